@@ -1,0 +1,116 @@
+# marketpipe — make targets. `make help` lists them.
+# Everything installs on demand and is cached: a second run of any target skips what is done.
+
+SHELL        := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON       ?= $(shell command -v python3.11 || command -v python3)
+VENV         := .venv
+PY           := $(VENV)/bin/python
+MP           := $(VENV)/bin/marketpipe
+STAMP        := $(VENV)/.installed
+JARS_STAMP   := jvm/.jars-installed
+DBT_VENV     := .venv-dbt
+DBT_STAMP    := $(DBT_VENV)/.installed
+DEMO_SECONDS ?= 60
+DEMO_KEEP    ?=
+PYTEST_ARGS  ?=
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help
+help: ## list the targets
+	@echo "marketpipe — quickstart: 'make demo', then 'make test'"
+	@echo
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
+	@echo
+	@echo "Variables: DEMO_SECONDS=$(DEMO_SECONDS) DEMO_KEEP=1 FILE=ticks.csv PYTEST_ARGS='-k bars'"
+	@echo "Settings:  MARKETPIPE_* environment variables or .env (docs/configuration.md)"
+
+# ---------------------------------------------------------------------------- install
+.PHONY: install system-deps
+install: system-deps $(STAMP) $(JARS_STAMP) ## install what is missing: apt packages, venv, jars (cached)
+
+system-deps: ## apt-get the system packages that are missing (Java 17, Maven, PostgreSQL, venv)
+	@missing=""; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
+	command -v mvn  >/dev/null || missing="$$missing maven"; \
+	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing \
+	    && if [[ "$$missing" == *postgresql* ]]; then \
+	         for c in /etc/postgresql/*/main; do [ -d "$$c" ] || continue; v=$$(basename $$(dirname $$c)); \
+	           $$SUDO pg_ctlcluster $$v main stop 2>/dev/null || true; \
+	           echo manual | $$SUDO tee $$c/start.conf >/dev/null; done; \
+	       fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	@touch $@
+
+$(JARS_STAMP): jvm/pom.xml jvm/flink/pom.xml jvm/kafka/pom.xml
+	mvn -B -q -f jvm/pom.xml package
+	@touch $@
+
+$(DBT_STAMP): requirements-dbt.txt
+	@test -x $(DBT_VENV)/bin/python || $(PYTHON) -m venv $(DBT_VENV)
+	$(DBT_VENV)/bin/pip install -q -r requirements-dbt.txt
+	@touch $@
+
+# ---------------------------------------------------------------------------- the two commands
+.PHONY: demo test
+demo: install ## stack up, pipeline job, synthetic feed for DEMO_SECONDS, summary (DEMO_KEEP=1 keeps it up)
+	$(MP) demo --seconds $(DEMO_SECONDS) $(if $(DEMO_KEEP),--keep,)
+
+test: install $(DBT_STAMP) ## the whole suite: unit, pipeline, and integration on the real local stack
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+.PHONY: test-unit
+test-unit: install ## unit tests only (no services)
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+# ---------------------------------------------------------------------------- the stack
+.PHONY: up down status
+up: install ## start Kafka, PostgreSQL, Flink and the Iceberg catalog (no-op if running)
+	$(MP) stack up
+down: ## stop what 'make up' started
+	@test -x $(MP) && $(MP) stack down || true
+status: ## each service, its address, pid and health
+	$(MP) stack status
+
+.PHONY: jobs-start jobs-stop jobs-restart jobs-status
+jobs-start: up ## submit the Flink SQL pipeline job (resumes from its last savepoint)
+	$(MP) jobs start
+jobs-stop: ## stop the pipeline job with a savepoint
+	$(MP) jobs stop
+jobs-restart: ## savepoint, stop, and start again (picks up edited flink_sql/ files)
+	$(MP) jobs restart
+jobs-status: ## jobs on the Flink cluster
+	$(MP) jobs status
+
+.PHONY: feed replay summary
+feed: ## synthetic feed: 5 symbols, 50 ticks/s, 60 s, event time x60
+	$(MP) feed synthetic --symbols 5 --rate 50 --duration 60 --accelerate 60
+replay: ## replay FILE=ticks.csv into Kafka and wait for its bars
+	@test -n "$(FILE)" || { echo "usage: make replay FILE=path/to/ticks.csv"; exit 2; }
+	$(MP) replay $(FILE) --wait
+summary: ## row counts of topics, PostgreSQL tables and Iceberg tables
+	$(MP) summary
+
+# ---------------------------------------------------------------------------- serving layer
+.PHONY: dbt psql
+dbt: $(DBT_STAMP) ## build the dbt models (staging + marts) in PostgreSQL and run their tests
+	$(PY) -m marketpipe.dbt build
+psql: ## open psql on the stack's database
+	psql "$$($(MP) stack status --json | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["postgres_dsn"])')"
+
+# ---------------------------------------------------------------------------- housekeeping
+.PHONY: clean
+clean: down ## stop the stack and delete its data (.data/)
+	rm -rf .data

@@ -1,0 +1,191 @@
+"""``marketpipe``: run the local stack, the pipeline job and the feeds.
+
+    marketpipe stack up|down|status [--json]
+    marketpipe jobs start|stop|restart|status|explain
+    marketpipe feed synthetic --symbols N --rate R --duration S [--accelerate X]
+    marketpipe replay PATH [--speed max|N] [--wait]
+    marketpipe demo [--seconds S] [--keep]
+    marketpipe summary [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from marketpipe.exceptions import MarketpipeError
+from marketpipe.settings import Settings, load_settings
+
+log = logging.getLogger("marketpipe")
+
+
+def _stack(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.stack.launcher import Stack, dumps, format_status
+
+    stack = Stack(settings)
+    if args.action == "up":
+        services = stack.up()
+    elif args.action == "down":
+        stack.down()
+        services = stack.status()
+    else:
+        services = stack.status()
+    if args.json:
+        print(dumps(stack.status_json()))
+    else:
+        print(format_status(services))
+    return 0 if args.action == "down" or all(s.healthy for s in services) else 1
+
+
+def _jobs(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.jobs.control import PipelineControl
+
+    control = PipelineControl(settings)
+    if args.action == "start":
+        print(control.start(fresh=args.fresh))
+    elif args.action == "stop":
+        print(control.stop(savepoint=not args.no_savepoint))
+    elif args.action == "restart":
+        print(control.stop(savepoint=True))
+        print(control.start(fresh=False))
+    elif args.action == "explain":
+        print(control.explain())
+    else:
+        jobs = control.status()
+        if args.json:
+            print(json.dumps(jobs, indent=2, default=str))
+        else:
+            if not jobs:
+                print("no jobs on the cluster")
+            for j in jobs:
+                print(f"{j['id']}  {j['state']:<10}  {j['name']}")
+    return 0
+
+
+def _feed(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.feeds.producer import TickProducer
+    from marketpipe.feeds.synthetic import SyntheticFeed
+
+    feed = SyntheticFeed(
+        symbols=args.symbols,
+        rate=args.rate,
+        duration=args.duration,
+        accelerate=args.accelerate,
+        seed=args.seed,
+    )
+    producer = TickProducer(settings)
+    summary = feed.run(producer, progress=not args.quiet)
+    print(json.dumps(summary, default=str))
+    return 0
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.db import wait_for_bars
+    from marketpipe.feeds.producer import TickProducer
+    from marketpipe.feeds.replay import replay
+
+    speed: str | float = "max" if args.speed == "max" else float(args.speed)
+    producer = TickProducer(settings)
+    summary = replay(Path(args.path), producer, speed=speed, progress=not args.quiet)
+    print(
+        f"replayed {summary.rows} rows ({summary.valid_rows} valid-looking) of "
+        f"{len(summary.symbols)} symbols; {len(summary.expected_bars)} bars expected",
+        file=sys.stderr,
+    )
+    if args.wait:
+        wait_for_bars(settings, summary.expected_bars, timeout=args.timeout, progress=not args.quiet)
+        print(f"all {len(summary.expected_bars)} bars are in postgres", file=sys.stderr)
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.demo import run_demo
+
+    return run_demo(settings, seconds=args.seconds, keep=args.keep, accelerate=args.accelerate)
+
+
+def _summary(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.demo import collect_counts
+
+    print(json.dumps(collect_counts(settings), indent=None if args.json else 2, default=str))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for tests and docs)."""
+    p = argparse.ArgumentParser(
+        prog="marketpipe",
+        description="Ticks -> Kafka -> Flink SQL -> bars, indicators, signals -> PostgreSQL + Iceberg.",
+        epilog="Settings come from MARKETPIPE_* environment variables or .env (see docs/configuration.md).",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("stack", help="start, stop or inspect the local Kafka/Flink/PostgreSQL stack")
+    s.add_argument("action", choices=["up", "down", "status"])
+    s.add_argument("--json", action="store_true", help="machine-readable status")
+    s.set_defaults(func=_stack)
+
+    j = sub.add_parser("jobs", help="manage the Flink SQL pipeline job")
+    j.add_argument("action", choices=["start", "stop", "restart", "status", "explain"])
+    j.add_argument("--fresh", action="store_true", help="start: ignore the last savepoint")
+    j.add_argument("--no-savepoint", action="store_true", help="stop: cancel without a savepoint")
+    j.add_argument("--json", action="store_true", help="status as JSON")
+    j.set_defaults(func=_jobs)
+
+    f = sub.add_parser("feed", help="produce a live feed into Kafka")
+    fsub = f.add_subparsers(dest="feed", required=True, metavar="FEED")
+    syn = fsub.add_parser("synthetic", help="random-walk trades for several US symbols")
+    syn.add_argument("--symbols", type=int, default=5, help="number of symbols (default 5)")
+    syn.add_argument("--rate", type=float, default=50.0, help="ticks per wall second (default 50)")
+    syn.add_argument("--duration", type=float, default=60.0, help="wall seconds (default 60)")
+    syn.add_argument(
+        "--accelerate", type=float, default=1.0, help="event time runs X times faster (default 1)"
+    )
+    syn.add_argument("--seed", type=int, default=None, help="random seed (reproducible feed)")
+    syn.add_argument("--quiet", action="store_true", help="no progress bar")
+    syn.set_defaults(func=_feed)
+
+    r = sub.add_parser("replay", help="replay a CSV/Parquet tick file into Kafka")
+    r.add_argument("path", help="CSV or Parquet: ts, symbol, price, size[, exchange, conditions, trade_id]")
+    r.add_argument("--speed", default="max", help="'max' (default) or a speed-up factor of event time")
+    r.add_argument("--wait", action="store_true", help="return once every bar of the file is in PostgreSQL")
+    r.add_argument("--timeout", type=float, default=600.0, help="--wait limit in seconds (default 600)")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    r.set_defaults(func=_replay)
+
+    d = sub.add_parser("demo", help="stack up, job start, synthetic feed, summary")
+    d.add_argument("--seconds", type=float, default=60.0, help="wall seconds of feed (default 60)")
+    d.add_argument("--accelerate", type=float, default=60.0, help="event-time speed-up (default 60)")
+    d.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
+    d.set_defaults(func=_demo)
+
+    m = sub.add_parser("summary", help="row counts of every topic, table and lake table")
+    m.add_argument("--json", action="store_true", help="one line of JSON")
+    m.set_defaults(func=_summary)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``marketpipe`` command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    try:
+        return int(args.func(args, load_settings()))
+    except MarketpipeError as exc:
+        log.error("%s", exc)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

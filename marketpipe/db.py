@@ -1,0 +1,76 @@
+"""Queries against the serving tables in PostgreSQL (counts, waits, samples)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from marketpipe.exceptions import WaitTimeout
+from marketpipe.settings import Settings
+
+SERVING_TABLES = ("bars_1m", "indicators_1m", "signals", "ticks_dlq")
+
+
+def connect(settings: Settings) -> psycopg.Connection[Any]:
+    """An autocommit connection as the application user."""
+    return psycopg.connect(settings.postgres_dsn, autocommit=True, connect_timeout=10)
+
+
+def table_counts(settings: Settings) -> dict[str, int]:
+    """Row count of every serving table."""
+    with connect(settings) as conn:
+        return {
+            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
+            for t in SERVING_TABLES
+        }
+
+
+def missing_bars(settings: Settings, expected: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
+    """Which ``(symbol, bar_start epoch ms)`` are not yet in ``bars_1m``."""
+    want = set(expected)
+    if not want:
+        return set()
+    lo = min(ms for _, ms in want)
+    hi = max(ms for _, ms in want)
+    with connect(settings) as conn:
+        rows = conn.execute(
+            "SELECT symbol, (extract(epoch FROM bar_start) * 1000)::bigint FROM bars_1m "
+            "WHERE bar_start BETWEEN %s AND %s",
+            (datetime.fromtimestamp(lo / 1000, UTC), datetime.fromtimestamp(hi / 1000, UTC)),
+        ).fetchall()
+    return want - {(s, int(ms)) for s, ms in rows}
+
+
+def wait_for_bars(
+    settings: Settings,
+    expected: Iterable[tuple[str, int]],
+    *,
+    timeout: float,
+    progress: bool = True,
+) -> None:
+    """Block until every expected bar is in ``bars_1m``; :class:`WaitTimeout` after ``timeout`` s."""
+    from tqdm import tqdm
+
+    want = set(expected)
+    deadline = time.monotonic() + timeout
+    with tqdm(total=len(want), desc="bars in postgres", unit="bar", disable=not progress) as bar:
+        while True:
+            missing = missing_bars(settings, want)
+            bar.n = len(want) - len(missing)
+            bar.refresh()
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                sample = ", ".join(
+                    f"{s}@{datetime.fromtimestamp(ms / 1000, UTC):%Y-%m-%d %H:%M}"
+                    for s, ms in sorted(missing)[:5]
+                )
+                raise WaitTimeout(
+                    f"{len(missing)} of {len(want)} bars still missing after {timeout:.0f}s "
+                    f"(e.g. {sample}); is the pipeline job running? (`marketpipe jobs status`)"
+                )
+            time.sleep(1.0)

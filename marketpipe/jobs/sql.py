@@ -1,0 +1,156 @@
+"""Render the ``flink_sql/`` files and turn them into Flink statements, in file order.
+
+The SQL files hold the pipeline; this module only fills ``{{variables}}`` from :class:`Settings`
+(connector options that differ between the local stack and production live there, not in copies
+of the SQL) and splits each file into statements. A comment line of the form::
+
+    -- @python <new_view> = <module>:<function>(<input_view>)
+
+marks the one step that is not SQL: ``function(t_env, input_table) -> Table`` is called and its
+result registered as ``new_view`` for the files that follow.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from marketpipe.exceptions import ConfigError
+from marketpipe.settings import REPO_ROOT, Settings
+
+SQL_DIR = REPO_ROOT / "flink_sql"
+
+_VAR = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
+_BRIDGE = re.compile(
+    r"^--\s*@python\s+(?P<view>\w+)\s*=\s*(?P<module>[\w.]+):(?P<func>\w+)\((?P<input>\w+)\)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Bridge:
+    """A Python step between SQL views (see the module docstring)."""
+
+    view: str
+    module: str
+    function: str
+    input_view: str
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement (or bridge) and where it came from."""
+
+    file: str
+    line: int
+    sql: str
+    bridge: Bridge | None = None
+
+    @property
+    def is_insert(self) -> bool:
+        """True for ``INSERT`` statements, which go into the job's statement set."""
+        return self.bridge is None and self.sql.lstrip().upper().startswith("INSERT")
+
+
+def template_variables(settings: Settings) -> dict[str, str]:
+    """Values for ``{{name}}`` placeholders in ``flink_sql/``."""
+    return {
+        "iceberg_catalog": settings.iceberg_catalog,
+        "jdbc_url": settings.jdbc_url,
+        "postgres_user": settings.postgres_user,
+        "postgres_password": settings.postgres_password.get_secret_value(),
+        "warehouse_uri": settings.warehouse_dir.resolve().as_uri(),
+        "kafka_bootstrap": settings.kafka_bootstrap,
+        "topic_raw": settings.topic_raw,
+        "topic_clean": settings.topic_clean,
+        "topic_dlq": settings.topic_dlq,
+        "topic_bars": settings.topic_bars,
+        "topic_signals": settings.topic_signals,
+        "watermark_delay_s": f"{settings.watermark_delay_ms / 1000:.3f}",
+        "jdbc_flush_interval_ms": str(settings.jdbc_flush_interval_ms),
+    }
+
+
+def render(text: str, variables: Mapping[str, str], *, source: str = "<sql>") -> str:
+    """Fill ``{{name}}`` placeholders; an unknown name is a :class:`ConfigError`, never left in."""
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in variables:
+            raise ConfigError(f"{source}: unknown template variable {{{{{name}}}}}")
+        return variables[name]
+
+    return _VAR.sub(sub, text)
+
+
+def split_statements(text: str, *, source: str = "<sql>") -> Iterator[Statement]:
+    """Split SQL text on ``;`` outside strings, quoted identifiers and comments."""
+    buf: list[str] = []
+    start_line = 1
+    line = 1
+    i = 0
+    n = len(text)
+    quote: str | None = None
+    while i < n:
+        ch = text[i]
+        if quote:
+            buf.append(ch)
+            if ch == quote:
+                if i + 1 < n and text[i + 1] == quote:  # '' or `` escape
+                    buf.append(text[i + 1])
+                    i += 1
+                else:
+                    quote = None
+        elif ch in ("'", "`", '"'):
+            quote = ch
+            buf.append(ch)
+        elif text.startswith("--", i):
+            end = text.find("\n", i)
+            end = n if end == -1 else end
+            comment = text[i:end].strip()
+            bridge = _BRIDGE.match(comment)
+            if bridge:
+                if "".join(buf).strip():
+                    raise ConfigError(f"{source}:{line}: @python directive inside a statement")
+                yield Statement(
+                    source,
+                    line,
+                    comment,
+                    Bridge(bridge["view"], bridge["module"], bridge["func"], bridge["input"]),
+                )
+                buf = []
+            elif comment.startswith("-- @"):
+                raise ConfigError(f"{source}:{line}: malformed directive {comment!r}")
+            i = end
+            continue
+        elif ch == ";":
+            sql = "".join(buf).strip()
+            if sql:
+                yield Statement(source, start_line, sql)
+            buf = []
+        else:
+            if not "".join(buf).strip() and not ch.isspace():
+                start_line = line
+            buf.append(ch)
+        if ch == "\n":
+            line += 1
+        i += 1
+    if quote:
+        raise ConfigError(f"{source}: unterminated {quote} quote")
+    rest = "".join(buf).strip()
+    if rest:
+        raise ConfigError(f"{source}:{start_line}: statement without a terminating ';'")
+
+
+def load_statements(settings: Settings, sql_dir: Path = SQL_DIR) -> list[Statement]:
+    """Every statement of ``sql_dir/*.sql`` rendered for ``settings``, in file-name order."""
+    files = sorted(sql_dir.glob("*.sql"))
+    if not files:
+        raise ConfigError(f"no .sql files in {sql_dir}")
+    variables = template_variables(settings)
+    out: list[Statement] = []
+    for path in files:
+        text = render(path.read_text(), variables, source=path.name)
+        out.extend(split_statements(text, source=path.name))
+    return out

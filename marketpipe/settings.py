@@ -1,0 +1,125 @@
+"""One configuration surface: environment variables (``MARKETPIPE_*``) plus an optional ``.env`` file.
+
+The same :class:`Settings` object feeds the CLI, the stack launcher, the Flink job parameters
+(rendered into ``flink_sql/`` templates), dbt profiles and tests. Nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Settings of the local stack and the pipeline; every field is ``MARKETPIPE_<NAME>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="MARKETPIPE_",
+        env_file=str(REPO_ROOT / ".env"),
+        extra="ignore",
+        frozen=True,
+    )
+
+    # Where everything the stack writes lives (data dirs, logs, pid files, checkpoints, warehouse).
+    data_dir: Path = Field(default=REPO_ROOT / ".data")
+    # Loopback only: everything we start listens here.
+    host: str = "127.0.0.1"
+
+    kafka_port: int = 19092
+    kafka_controller_port: int = 19093
+    kafka_partitions: int = 3
+    kafka_heap: str = "512m"
+
+    postgres_port: int = 15432
+    postgres_db: str = "marketpipe"
+    postgres_user: str = "marketpipe"
+    postgres_password: SecretStr = SecretStr("marketpipe")
+
+    flink_rest_port: int = 18081
+    flink_rpc_port: int = 16123
+    flink_taskmanager_slots: int = 4
+    flink_parallelism: int = 1
+    flink_jobmanager_memory: str = "1024m"
+    flink_taskmanager_memory: str = "2560m"
+
+    # Pipeline behaviour (rendered into flink_sql/ templates).
+    checkpoint_interval_ms: int = 5000
+    watermark_delay_ms: int = 2000
+    source_idle_timeout_ms: int = 5000
+    jdbc_flush_interval_ms: int = 1000
+    iceberg_catalog: str = "lake"
+
+    # Topics.
+    topic_raw: str = "ticks.raw"
+    topic_clean: str = "ticks.clean"
+    topic_dlq: str = "ticks.dlq"
+    topic_bars: str = "bars.1m"
+    topic_signals: str = "signals"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        """``host:port`` of the Kafka broker."""
+        return f"{self.host}:{self.kafka_port}"
+
+    @property
+    def postgres_dsn(self) -> str:
+        """libpq DSN (psycopg, psql, dbt)."""
+        pw = self.postgres_password.get_secret_value()
+        return (
+            f"postgresql://{self.postgres_user}:{pw}@{self.host}:{self.postgres_port}/{self.postgres_db}"
+        )
+
+    @property
+    def jdbc_url(self) -> str:
+        """JDBC URL of the same database (Flink JDBC sink, Iceberg JDBC catalog)."""
+        return f"jdbc:postgresql://{self.host}:{self.postgres_port}/{self.postgres_db}"
+
+    @property
+    def flink_rest_url(self) -> str:
+        """Base URL of the Flink REST API and web UI."""
+        return f"http://{self.host}:{self.flink_rest_port}"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        """Local ``file://`` warehouse of the Iceberg catalog."""
+        return self.data_dir / "warehouse"
+
+    @property
+    def run_dir(self) -> Path:
+        """Pid files and stack state."""
+        return self.data_dir / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        """Service logs."""
+        return self.data_dir / "logs"
+
+    @property
+    def jvm_dir(self) -> Path:
+        """Where ``mvn package`` leaves the jars (``jvm/<module>/target/lib``)."""
+        return REPO_ROOT / "jvm"
+
+    @property
+    def topics(self) -> list[str]:
+        """Every topic the pipeline reads or writes."""
+        return [self.topic_raw, self.topic_clean, self.topic_dlq, self.topic_bars, self.topic_signals]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """``MARKETPIPE_*`` variables reproducing ``settings`` in a child process (flink client, dbt)."""
+    out: dict[str, str] = {}
+    for name in type(settings).model_fields:
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        out[f"MARKETPIPE_{name.upper()}"] = str(value)
+    return out
+
+
+def load_settings() -> Settings:
+    """Settings from the environment and ``.env``."""
+    return Settings()

@@ -1,0 +1,1 @@
+"""The local stack: Kafka (KRaft), PostgreSQL, a standalone Flink cluster and the Iceberg catalog."""
