@@ -1,0 +1,99 @@
+"""One trade tick and its wire form on the raw topic.
+
+Wire contract (topic ``ticks.raw``; key = symbol as UTF-8, value = one UTF-8 JSON object)::
+
+    {"kind": "trade", "symbol": "AAPL", "ts_ns": 1718285400123456789, "price": 187.23,
+     "size": 100, "exchange": "Q", "conditions": "@ F", "trade_id": "A1-42", "source": "synthetic"}
+
+The edge never drops or repairs a row: values are passed as found and ``02_clean.sql`` decides what is
+valid and dead-letters the rest with a reason. When the source timestamp could not be parsed, ``ts_ns``
+is ``null`` and ``ts_raw`` carries the original text so the reason can show it. Heartbeats
+(``{"kind": "heartbeat", "ts_ns": N}``, key null, one per partition) only move the event-time watermark.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+# Prices and sizes are JSON numbers when the source held a number, the original text otherwise.
+RawNumber = int | float | str | None
+
+
+def normalize_conditions(raw: str | None) -> str | None:
+    """Sale-condition codes as one string separated by single spaces (commas count as separators).
+
+    ``None`` and blank strings become ``None``: "no conditions" has one representation on the wire.
+    """
+    if raw is None:
+        return None
+    codes = raw.replace(",", " ").split()
+    return " ".join(codes) if codes else None
+
+
+def _json_number(value: RawNumber) -> RawNumber:
+    # JSON has no NaN or infinity; a non-finite float goes out as text so Flink rejects it visibly.
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One trade print, as read from a source. ``ts_ns`` is epoch nanoseconds UTC, or ``None``."""
+
+    symbol: str | None
+    ts_ns: int | None
+    price: RawNumber
+    size: RawNumber
+    exchange: str | None = None
+    conditions: str | None = None
+    trade_id: str | None = None
+    source: str | None = None
+    ts_raw: str | None = None
+
+    @property
+    def key(self) -> bytes | None:
+        """Kafka key: the symbol as UTF-8, so every tick of a symbol lands on one partition."""
+        return self.symbol.encode("utf-8") if self.symbol else None
+
+    def to_dict(self) -> dict[str, object]:
+        """The JSON object of the wire contract (``ts_raw`` only when ``ts_ns`` is unknown)."""
+        out: dict[str, object] = {
+            "kind": "trade",
+            "symbol": self.symbol,
+            "ts_ns": self.ts_ns,
+            "price": _json_number(self.price),
+            "size": _json_number(self.size),
+            "exchange": self.exchange,
+            "conditions": normalize_conditions(self.conditions),
+            "trade_id": self.trade_id,
+            "source": self.source,
+        }
+        if self.ts_ns is None:
+            out["ts_raw"] = self.ts_raw
+        return out
+
+    def to_json(self) -> bytes:
+        """UTF-8 JSON value for the raw topic."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def heartbeat_json(ts_ns: int) -> bytes:
+    """UTF-8 JSON value of a heartbeat carrying only an event time."""
+    return json.dumps({"kind": "heartbeat", "ts_ns": int(ts_ns)}, separators=(",", ":")).encode("utf-8")
+
+
+class TickSink(Protocol):
+    """Where feeds send ticks: :class:`~marketpipe.feeds.producer.TickProducer`, or a fake in tests."""
+
+    def send(self, tick: Tick) -> None:
+        """Queue one tick."""
+
+    def send_heartbeats(self, ts_ns: int) -> None:
+        """Queue one heartbeat to every partition of the topic."""
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait for everything queued to be delivered; raise ``FeedError`` if some was not."""
