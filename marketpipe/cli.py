@@ -1,7 +1,7 @@
 """``marketpipe``: run the local stack, the pipeline job and the feeds.
 
     marketpipe stack up|down|status [--json]
-    marketpipe jobs start|stop|restart|status|explain
+    marketpipe jobs start|stop|restart|status|explain [--job bars|indicators]
     marketpipe feed synthetic --symbols N --rate R --duration S [--accelerate X]
     marketpipe replay PATH [--speed max|N] [--wait]
     marketpipe demo [--seconds S] [--keep]
@@ -46,14 +46,15 @@ def _jobs(args: argparse.Namespace, settings: Settings) -> int:
 
     control = PipelineControl(settings)
     if args.action == "start":
-        print(control.start(fresh=args.fresh))
+        print(control.start(fresh=args.fresh, only=args.job))
     elif args.action == "stop":
-        print(control.stop(savepoint=not args.no_savepoint))
+        print(control.stop(savepoint=not args.no_savepoint, only=args.job))
     elif args.action == "restart":
-        print(control.stop(savepoint=True))
-        print(control.start(fresh=False))
+        print(control.stop(savepoint=True, only=args.job))
+        print(control.start(fresh=False, only=args.job))
     elif args.action == "explain":
-        print(control.explain())
+        for job in [args.job] if args.job else ["bars", "indicators"]:
+            print(control.explain(job))
     else:
         jobs = control.status()
         if args.json:
@@ -131,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="machine-readable status")
     s.set_defaults(func=_stack)
 
-    j = sub.add_parser("jobs", help="manage the Flink SQL pipeline job")
+    j = sub.add_parser("jobs", help="manage the Flink SQL pipeline jobs (bars, indicators)")
     j.add_argument("action", choices=["start", "stop", "restart", "status", "explain"])
+    j.add_argument("--job", choices=["bars", "indicators"], help="only this job (default: both)")
     j.add_argument("--fresh", action="store_true", help="start: ignore the last savepoint")
     j.add_argument("--no-savepoint", action="store_true", help="stop: cancel without a savepoint")
     j.add_argument("--json", action="store_true", help="status as JSON")

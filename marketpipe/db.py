@@ -57,7 +57,7 @@ def wait_for_bars(
 
     want = set(expected)
     deadline = time.monotonic() + timeout
-    with tqdm(total=len(want), desc="bars in postgres", unit="bar", disable=not progress) as bar:
+    with tqdm(total=len(want), desc="bars in postgres", unit="bar", disable=None if progress else True) as bar:
         while True:
             missing = missing_bars(settings, want)
             bar.n = len(want) - len(missing)

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     # Pipeline behaviour (rendered into flink_sql/ templates).
     checkpoint_interval_ms: int = 5000
     watermark_delay_ms: int = 2000
-    source_idle_timeout_ms: int = 5000
+    source_idle_timeout_ms: int = 0  # 0 = off; our producers heartbeat every partition
     jdbc_flush_interval_ms: int = 1000
     iceberg_catalog: str = "lake"
 

@@ -215,7 +215,7 @@ def replay(
     anchor_ns: int | None = None
     t0 = time.monotonic()
     with tqdm(total=count_rows(path), unit="row", desc=f"replay {Path(path).name}",
-              disable=not progress, mininterval=0.25) as bar:
+              disable=None if progress else True, mininterval=0.25) as bar:
         for tick in ticks:
             if speed != "max" and tick.ts_ns is not None:
                 if anchor_ns is None:

@@ -53,6 +53,9 @@ FINAL_HEARTBEAT_S = 61.0  # past the last event: the last minute's window end pl
 _BLOCK = 4096
 
 
+HEARTBEAT_EVERY_S = 1.0  # wall seconds between heartbeats to every partition while streaming
+
+
 class SyntheticFeed:
     """Seeded synthetic trade generator; ``run`` paces it in wall time into a :class:`TickSink`.
 
@@ -191,10 +194,11 @@ class SyntheticFeed:
         bars: set[tuple[str, int]] = set()
         first_ts: int | None = None
         last_ts: int | None = None
-        bar = tqdm(total=self.duration, unit="s", desc="synthetic", disable=not progress,
+        bar = tqdm(total=self.duration, unit="s", desc="synthetic", disable=None if progress else True,
                    bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f}s {postfix}")
         t0 = time.monotonic()
         next_refresh = 0.0
+        next_heartbeat = HEARTBEAT_EVERY_S
         try:
             for offset, tick in self.timed_ticks():
                 now = time.monotonic() - t0
@@ -210,6 +214,11 @@ class SyntheticFeed:
                 if first_ts is None:
                     first_ts = tick.ts_ns
                 last_ts = tick.ts_ns
+                if now >= next_heartbeat and last_ts is not None:
+                    # Every partition hears the event clock, so one without a symbol of its own
+                    # never holds the watermark back (ticks are sent in event-time order).
+                    next_heartbeat = now + HEARTBEAT_EVERY_S
+                    producer.send_heartbeats(last_ts)
                 if now >= next_refresh:
                     next_refresh = now + 0.25
                     bar.n = min(now, self.duration)

@@ -1,20 +1,21 @@
-"""``marketpipe jobs start|stop|restart|status``: the pipeline job's lifecycle on the local cluster.
+"""``marketpipe jobs start|stop|restart|status``: the pipeline jobs' lifecycle on the local cluster.
 
-``start`` resumes from the savepoint the last ``stop`` wrote (unless ``fresh``), so indicator state and
-Kafka offsets carry over; a second ``start`` while the job runs is a no-op.
+``start`` resumes each job from the savepoint the last ``stop`` wrote (unless ``fresh``), so indicator
+state and Kafka offsets carry over; starting a job that runs is a no-op. Jobs start upstream first
+(``bars`` then ``indicators``) and stop downstream first.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from marketpipe.exceptions import JobError
 from marketpipe.jobs.manager import JobManager
-from marketpipe.jobs.pipeline import JOB_NAME
+from marketpipe.jobs.pipeline import JOBS, job_name
 from marketpipe.settings import Settings, settings_env
 
 log = logging.getLogger(__name__)
@@ -24,50 +25,66 @@ _ACTIVE = {"CREATED", "INITIALIZING", "RUNNING", "RESTARTING", "RECONCILING", "C
 
 
 class PipelineControl:
-    """Start, stop and inspect the ``marketpipe-pipeline`` job."""
+    """Start, stop and inspect the ``marketpipe-*`` jobs."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.jobs = JobManager(settings)
 
-    def running_job(self) -> str | None:
-        """Id of the active pipeline job, if any."""
-        for job in self.jobs.list_jobs():
-            if job.name == JOB_NAME and job.state in _ACTIVE:
-                return job.job_id
+    def running_job(self, job: str) -> str | None:
+        """Id of the active job ``job``, if any."""
+        for info in self.jobs.list_jobs():
+            if info.name == job_name(job) and info.state in _ACTIVE:
+                return info.job_id
         return None
 
-    def start(self, *, fresh: bool = False) -> str:
-        """Submit the job (resuming from its last savepoint) and wait until it runs."""
-        existing = self.running_job()
+    def start(self, *, fresh: bool = False, only: str | None = None) -> str:
+        """Submit the jobs (each resuming from its last savepoint) and wait until they run."""
+        lines = [self._start_one(job, fresh=fresh) for job in self._selected(only)]
+        lines.append(f"web UI {self.settings.flink_rest_url}")
+        return "\n".join(lines)
+
+    def _start_one(self, job: str, *, fresh: bool) -> str:
+        name = job_name(job)
+        existing = self.running_job(job)
         if existing:
-            return f"{JOB_NAME} already running as {existing}"
-        savepoint = None if fresh else self.jobs.last_savepoint(JOB_NAME)
+            return f"{name} already running as {existing}"
+        savepoint = None if fresh else self.jobs.last_savepoint(name)
         if savepoint and not Path(savepoint.removeprefix("file:")).exists():
-            log.warning("last savepoint %s is gone; starting without it", savepoint)
+            log.warning("last savepoint %s of %s is gone; starting without it", savepoint, name)
             savepoint = None
         job_id = self.jobs.submit_python(
-            PIPELINE_SCRIPT, [], name=JOB_NAME, savepoint=savepoint, allow_non_restored_state=True
+            PIPELINE_SCRIPT,
+            [job],
+            name=name,
+            savepoint=savepoint,
+            allow_non_restored_state=True,
         )
         self.jobs.wait_running(job_id, timeout=180)
         origin = f"from savepoint {savepoint}" if savepoint else "from the earliest Kafka offsets"
-        return f"{JOB_NAME} running as {job_id} ({origin}); web UI {self.settings.flink_rest_url}"
+        return f"{name} running as {job_id} ({origin})"
 
-    def stop(self, *, savepoint: bool = True) -> str:
-        """Stop the running job, by default with a savepoint a later start resumes from."""
-        job_id = self.running_job()
+    def stop(self, *, savepoint: bool = True, only: str | None = None) -> str:
+        """Stop the running jobs, by default with savepoints a later start resumes from."""
+        return "\n".join(
+            self._stop_one(job, savepoint=savepoint) for job in reversed(self._selected(only))
+        )
+
+    def _stop_one(self, job: str, *, savepoint: bool) -> str:
+        name = job_name(job)
+        job_id = self.running_job(job)
         if job_id is None:
-            return f"{JOB_NAME} is not running"
+            return f"{name} is not running"
         if not savepoint:
             self.jobs.cancel(job_id)
-            return f"{JOB_NAME} ({job_id}) cancelled"
+            return f"{name} ({job_id}) cancelled"
         try:
             location = self.jobs.stop_with_savepoint(job_id)
         except JobError as exc:
-            log.warning("stop with savepoint failed (%s); cancelling", exc)
+            log.warning("stop with savepoint of %s failed (%s); cancelling", name, exc)
             self.jobs.cancel(job_id)
-            return f"{JOB_NAME} ({job_id}) cancelled after a failed savepoint"
-        return f"{JOB_NAME} ({job_id}) stopped with savepoint {location}"
+            return f"{name} ({job_id}) cancelled after a failed savepoint"
+        return f"{name} ({job_id}) stopped with savepoint {location}"
 
     def status(self) -> list[dict[str, Any]]:
         """Jobs on the cluster, newest first."""
@@ -76,23 +93,28 @@ class PipelineControl:
             for j in self.jobs.list_jobs()
         ]
 
-    def explain(self) -> str:
-        """The optimized plan of the pipeline, built in-process with the connector jars."""
-        env = {**settings_env(self.settings)}
-        proc = subprocess.run(  # noqa: S603
-            [sys.executable, str(PIPELINE_SCRIPT), "--explain", "--local"],
-            env={**_base_env(), **env},
+    def explain(self, job: str) -> str:
+        """The optimized plan of ``job``, built by the Flink client with the cluster's jars."""
+        flink = self.jobs.flink
+        proc = subprocess.run(  # noqa: S603 - argv built here
+            [str(flink.flink_home / "bin" / "flink"), "run", "-py", str(PIPELINE_SCRIPT),
+             job, "--explain"],
+            env={**os.environ, **flink.flink_env(), **settings_env(self.settings)},
             capture_output=True,
             text=True,
             check=False,
             timeout=300,
         )
-        if proc.returncode != 0:
-            raise JobError(f"explain failed:\n{proc.stderr[-4000:]}")
+        if "== Optimized Execution Plan ==" not in proc.stdout:
+            raise JobError(f"explain of {job} failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
         return proc.stdout
 
+    @staticmethod
+    def _selected(only: str | None) -> list[str]:
+        if only is None:
+            return list(JOBS)
+        if only not in JOBS:
+            raise JobError(f"unknown job {only!r}; jobs are {', '.join(JOBS)}")
+        return [only]
 
-def _base_env() -> dict[str, str]:
-    import os
 
-    return dict(os.environ)

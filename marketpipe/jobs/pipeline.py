@@ -1,9 +1,16 @@
-"""The streaming pipeline job: every statement of ``flink_sql/`` in one Flink job.
+"""The streaming pipeline jobs, built from ``flink_sql/``.
 
-Submitted by ``marketpipe jobs start`` as ``bin/flink run -py marketpipe/jobs/pipeline.py``; the client
-side runs this file to build the job graph (reading the SQL files and the same settings as the CLI),
-the cluster runs it. DDL and views execute at once; every ``INSERT`` joins one statement set, so all
-sinks share one source read, one checkpoint and one restart.
+Two jobs, joined by the ``bars.1m`` topic:
+
+* ``bars`` (files 0x, 1x): raw ticks -> clean / dead-letter -> one-minute bars -> sinks
+* ``indicators`` (files 0x, 2x): bars -> indicators (Python) -> signals -> sinks
+
+Submitted by ``marketpipe jobs start`` as ``bin/flink run -py marketpipe/jobs/pipeline.py NAME``;
+the client side runs this file to build the job graph (reading the SQL files and the same settings as
+the CLI), the cluster runs it. DDL and views execute at once; every ``INSERT`` joins one statement set,
+so a job's sinks share one source read, one checkpoint and one restart. (A Table -> DataStream bridge
+is planned apart from the statement set, which is why the Python step starts its own job that reads
+bars from Kafka: inside the ``bars`` job it would make the planner read the ticks twice.)
 """
 
 from __future__ import annotations
@@ -17,16 +24,19 @@ from typing import Any
 from marketpipe.jobs.sql import SQL_DIR, Statement, load_statements
 from marketpipe.settings import Settings, load_settings
 
-JOB_NAME = "marketpipe-pipeline"
+JOBS = ("bars", "indicators")
 
 
-def table_config(settings: Settings) -> dict[str, str]:
+def job_name(job: str) -> str:
+    """Name of the Flink job on the cluster."""
+    return f"marketpipe-{job}"
+
+
+def table_config(settings: Settings, job: str) -> dict[str, str]:
     """Job configuration that belongs to the pipeline rather than to the cluster."""
-    return {
-        "pipeline.name": JOB_NAME,
+    conf = {
+        "pipeline.name": job_name(job),
         "table.local-time-zone": "UTC",
-        # A partition without data must not hold back the watermark of the others.
-        "table.exec.source.idle-timeout": f"{settings.source_idle_timeout_ms} ms",
         "execution.checkpointing.interval": f"{settings.checkpoint_interval_ms} ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
         "parallelism.default": str(settings.flink_parallelism),
@@ -34,6 +44,11 @@ def table_config(settings: Settings) -> dict[str, str]:
         "python.fn-execution.bundle.size": "1000",
         "python.fn-execution.bundle.time": "1000",
     }
+    if settings.source_idle_timeout_ms > 0:
+        # Off by default: our producers heartbeat every partition, and an idle partition that wakes
+        # up with older data would find the watermark already past it (its ticks would be late).
+        conf["table.exec.source.idle-timeout"] = f"{settings.source_idle_timeout_ms} ms"
+    return conf
 
 
 def build(t_env: Any, statements: Sequence[Statement]) -> Any:
@@ -54,7 +69,7 @@ def build(t_env: Any, statements: Sequence[Statement]) -> Any:
         except Exception as exc:  # a Py4J error says little about where: add file and line
             raise RuntimeError(f"{st.file}:{st.line}: {exc}") from exc
     if inserts == 0:
-        raise RuntimeError(f"no INSERT statements in {SQL_DIR}: nothing to run")
+        raise RuntimeError(f"no INSERT statements in the job's files in {SQL_DIR}: nothing to run")
     return statement_set
 
 
@@ -65,14 +80,16 @@ def _resolve(module: str, function: str) -> Callable[..., Any]:
     return func  # type: ignore[no-any-return]
 
 
-def create_environment(settings: Settings, *, local_jars: Sequence[str] = ()) -> tuple[Any, Any]:
+def create_environment(
+    settings: Settings, job: str, *, local_jars: Sequence[str] = ()
+) -> tuple[Any, Any]:
     """A streaming StreamExecutionEnvironment + StreamTableEnvironment configured for the pipeline."""
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import EnvironmentSettings, StreamTableEnvironment
 
     conf = Configuration()
-    for key, value in table_config(settings).items():
+    for key, value in table_config(settings, job).items():
         conf.set_string(key, value)
     if local_jars:
         conf.set_string("pipeline.jars", ";".join(local_jars))
@@ -80,7 +97,7 @@ def create_environment(settings: Settings, *, local_jars: Sequence[str] = ()) ->
     t_env = StreamTableEnvironment.create(
         env, environment_settings=EnvironmentSettings.new_instance().in_streaming_mode().build()
     )
-    for key, value in table_config(settings).items():
+    for key, value in table_config(settings, job).items():
         t_env.get_config().set(key, value)
     return env, t_env
 
@@ -88,6 +105,7 @@ def create_environment(settings: Settings, *, local_jars: Sequence[str] = ()) ->
 def main(argv: Sequence[str] | None = None) -> int:
     """Build and run the job (detached on a cluster when submitted by ``bin/flink run -d``)."""
     parser = argparse.ArgumentParser(prog="pipeline.py", description=__doc__)
+    parser.add_argument("job", choices=JOBS, help="which job to build")
     parser.add_argument("--explain", action="store_true", help="print the plan instead of running")
     parser.add_argument(
         "--local", action="store_true", help="run in an embedded mini-cluster (development only)"
@@ -99,13 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from marketpipe.stack.jars import flink_connector_jars
 
         jars = [p.resolve().as_uri() for p in flink_connector_jars(settings)]
-    env, t_env = create_environment(settings, local_jars=jars)
-    statement_set = build(t_env, load_statements(settings))
+    env, t_env = create_environment(settings, args.job, local_jars=jars)
+    statement_set = build(t_env, load_statements(settings, args.job))
     if args.explain:
         print(statement_set.explain())
         return 0
     statement_set.attach_as_datastream()
-    env.execute(JOB_NAME)
+    env.execute(job_name(args.job))
     return 0
 
 

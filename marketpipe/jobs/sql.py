@@ -143,11 +143,23 @@ def split_statements(text: str, *, source: str = "<sql>") -> Iterator[Statement]
         raise ConfigError(f"{source}:{start_line}: statement without a terminating ';'")
 
 
-def load_statements(settings: Settings, sql_dir: Path = SQL_DIR) -> list[Statement]:
-    """Every statement of ``sql_dir/*.sql`` rendered for ``settings``, in file-name order."""
-    files = sorted(sql_dir.glob("*.sql"))
+# Which files each job runs: the shared catalog file, then its own decade, in file-name order.
+JOB_FILES = {"bars": ("0", "1"), "indicators": ("0", "2")}
+
+
+def job_files(job: str, sql_dir: Path = SQL_DIR) -> list[Path]:
+    """The ``flink_sql/`` files of ``job`` in the order they run."""
+    if job not in JOB_FILES:
+        raise ConfigError(f"unknown job {job!r}; jobs are {', '.join(JOB_FILES)}")
+    files = sorted(p for p in sql_dir.glob("*.sql") if p.name[:1] in JOB_FILES[job])
     if not files:
-        raise ConfigError(f"no .sql files in {sql_dir}")
+        raise ConfigError(f"no .sql files for job {job!r} in {sql_dir}")
+    return files
+
+
+def load_statements(settings: Settings, job: str, sql_dir: Path = SQL_DIR) -> list[Statement]:
+    """Every statement of ``job``'s files rendered for ``settings``, in file-name order."""
+    files = job_files(job, sql_dir)
     variables = template_variables(settings)
     out: list[Statement] = []
     for path in files:

@@ -63,7 +63,15 @@ def replayed(stack: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, 
     fixture = write_fixture(path, symbols=SYMBOLS, minutes=MINUTES, seed=7)
     t0 = time.monotonic()
     stack.cli("replay", str(path), "--wait", "--timeout", "600", "--quiet")
-    return {"path": path, "fixture": fixture, "seconds": time.monotonic() - t0}
+    seconds = time.monotonic() - t0
+    # `--wait` covers bars; the indicators job reads them back from bars.1m a moment later.
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        counts = db.table_counts(stack.settings)
+        if counts["indicators_1m"] >= counts["bars_1m"]:
+            break
+        time.sleep(1)
+    return {"path": path, "fixture": fixture, "seconds": seconds}
 
 
 def _expected_bars(path: Path) -> list[tuple[Any, ...]]:
@@ -191,4 +199,5 @@ def test_stack_status_json_and_idempotent_up(stack: Any) -> None:
     pids = lambda s: {x["name"]: x["pid"] for x in s["services"]}  # noqa: E731
     assert pids(before) == pids(after)
     jobs = json.loads(stack.cli("jobs", "status", "--json").stdout)
-    assert any(j["name"] == "marketpipe-pipeline" and j["state"] == "RUNNING" for j in jobs)
+    running = {j["name"] for j in jobs if j["state"] == "RUNNING"}
+    assert {"marketpipe-bars", "marketpipe-indicators"} <= running

@@ -1,11 +1,11 @@
 -- ============================================================================================
--- 05 · Signals: rule-based buy / sell / hold, one row per warm bar and strategy
+-- 22 · Job `indicators` — signals: rule-based buy / sell / hold, one row per warm bar and strategy
 -- Strategy `macd_rsi`: MACD crossover filtered by RSI.
 --   buy   the MACD line crosses above its signal line (histogram goes from <= 0 to > 0) and RSI(14) < 70
 --   sell  the MACD line crosses below its signal line (histogram goes from >= 0 to < 0) and RSI(14) > 30
 --   hold  otherwise; the reason says which rule held it back
 -- Only bars whose indicators are all warm produce signals.
--- To change the logic, edit this file and restart the job (`make jobs-restart`).
+-- To change the logic, edit this file and restart the jobs (`make jobs-restart`).
 -- ============================================================================================
 
 CREATE VIEW signals AS

@@ -1,5 +1,5 @@
 -- ============================================================================================
--- 02 · Clean and normalize
+-- 11 · Clean and normalize
 -- Every trade record ends in exactly one of two places:
 --   ticks_clean     typed, symbol upper-cased, price and size positive and finite, timestamp known
 --   ticks_rejected  the record as received, with the first rule it broke as `reason`
@@ -11,6 +11,9 @@
 --   invalid_price    price not a positive finite number below 1e9
 --   bad_size         size missing or not an integer
 --   invalid_size     size not positive
+--   late             its one-minute bar had already been emitted when it arrived (the watermark had
+--                    passed the bar's end); without this rule the window would drop it silently.
+--                    Revising emitted bars within a grace period is a later feature (docs/bars.md).
 -- ============================================================================================
 
 CREATE VIEW ticks_parsed AS
@@ -19,11 +22,14 @@ SELECT
     CASE
         WHEN NOT (payload IS JSON OBJECT)                      THEN 'malformed_json'
         WHEN symbol IS NULL OR symbol = ''                     THEN 'missing_symbol'
-        WHEN event_time IS NULL                                THEN 'bad_timestamp'
+        WHEN ts_ns IS NULL                                     THEN 'bad_timestamp'
         WHEN price IS NULL                                     THEN 'bad_price'
         WHEN NOT (price > 0 AND price < 1e9)                   THEN 'invalid_price'
         WHEN size IS NULL                                      THEN 'bad_size'
         WHEN size <= 0                                         THEN 'invalid_size'
+        WHEN CURRENT_WATERMARK(event_time) IS NOT NULL
+         AND CURRENT_WATERMARK(event_time) >= TIMESTAMPADD(MILLISECOND, 59999,
+                 TO_TIMESTAMP_LTZ(ts_ns / 60000000000 * 60000, 3))    THEN 'late'
     END AS reject_reason
 FROM (
     SELECT

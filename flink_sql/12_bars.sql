@@ -1,5 +1,5 @@
 -- ============================================================================================
--- 03 · One-minute OHLCV bars in event time
+-- 12 · One-minute OHLCV bars in event time
 -- A bar covers [T, T+60s) and is labelled by its start T (UTC). It is emitted once, when the watermark
 -- passes T+60s. Open and close are the prices of the earliest and latest tick by event time, ties broken
 -- by Kafka offset (all ticks of a symbol share a partition, so the offset is arrival order):

@@ -1,5 +1,5 @@
 -- ============================================================================================
--- 04 · Indicators: EMA(12), EMA(26), RSI(14, Wilder), MACD(12, 26, 9)
+-- 21 · Job `indicators` — indicators: EMA(12), EMA(26), RSI(14, Wilder), MACD(12, 26, 9)
 -- The one step that is not SQL. Indicators are recursive and keep per-symbol state, which a general
 -- Python UDAF cannot do in a streaming OVER window, so the bars go through a Python KeyedProcessFunction
 -- (udfs/flink.py) keyed by symbol, holding udfs.IndicatorSet in checkpointed keyed state. The math is

@@ -1,12 +1,15 @@
 -- ============================================================================================
--- 01 · Source: raw ticks from Kafka
+-- 10 · Job `bars` — source: raw ticks from Kafka
 -- Each record value is one JSON object (see docs/ticks.md). It is read as an opaque string so that a
 -- malformed record cannot fail the job or vanish inside the JSON format: it is parsed below with
 -- JSON_VALUE, and anything unusable becomes a dead-letter row with a reason (02_clean.sql).
 --
 -- Event time is the tick's own timestamp (epoch nanoseconds); the watermark trails the largest event
--- time seen by the out-of-orderness bound. Heartbeat records (kind = 'heartbeat') carry only a time:
--- producers send them to every partition at the end of a file so the last minute closes.
+-- time seen by the out-of-orderness bound, and is the minimum over partitions. Heartbeat records
+-- (kind = 'heartbeat') carry only a time: our producers send them to every partition periodically and at
+-- the end of a file, so an empty partition never holds the watermark back and the last minute closes.
+-- A tick without a usable timestamp gets event time 0 (1970): it cannot move the watermark, and
+-- 11_ticks_clean.sql dead-letters it as bad_timestamp.
 -- ============================================================================================
 
 CREATE TABLE ticks_raw (
@@ -15,8 +18,8 @@ CREATE TABLE ticks_raw (
     kafka_offset     BIGINT           METADATA FROM 'offset'    VIRTUAL,
     kafka_ts         TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
     kind       AS COALESCE(JSON_VALUE(payload, '$.kind'), 'trade'),
-    ts_ns      AS JSON_VALUE(payload, '$.ts_ns' RETURNING BIGINT),
-    event_time AS TO_TIMESTAMP_LTZ(JSON_VALUE(payload, '$.ts_ns' RETURNING BIGINT) / 1000000, 3),
+    ts_ns      AS TRY_CAST(JSON_VALUE(payload, '$.ts_ns') AS BIGINT),
+    event_time AS TO_TIMESTAMP_LTZ(COALESCE(TRY_CAST(JSON_VALUE(payload, '$.ts_ns') AS BIGINT) / 1000000, 0), 3),
     WATERMARK FOR event_time AS event_time - INTERVAL '{{watermark_delay_s}}' SECOND
 ) WITH (
     'connector'                     = 'kafka',
