@@ -63,12 +63,27 @@ $(DBT_STAMP): requirements-dbt.txt
 	$(DBT_VENV)/bin/pip install -q -r requirements-dbt.txt
 	@touch $@
 
+# `docker compose config` validates docker-compose.yml without an engine. Debian has no Compose v2
+# package, so when the docker CLI lacks the plugin we build it from the Go module proxy (cached).
+COMPOSE_VERSION := v2.40.3
+COMPOSE_PLUGIN  := $(HOME)/.docker/cli-plugins/docker-compose
+.PHONY: compose-plugin
+compose-plugin: ## build the docker compose v2 CLI plugin if the docker CLI lacks it (needs Go)
+	@if ! command -v docker >/dev/null; then echo "no docker CLI: docker-compose.yml cannot be validated"; exit 1; fi
+	@if ! docker compose version >/dev/null 2>&1; then \
+	  command -v go >/dev/null || { echo "docker compose is missing and Go is not installed to build it"; exit 1; }; \
+	  echo "building docker compose $(COMPOSE_VERSION) from the Go module proxy"; \
+	  dir=$$(go mod download -json github.com/docker/compose/v2@$(COMPOSE_VERSION) | $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') && \
+	  mkdir -p $(dir $(COMPOSE_PLUGIN)) && (cd $$dir && go build -trimpath -o $(COMPOSE_PLUGIN) ./cmd) && \
+	  docker compose version; \
+	fi
+
 # ---------------------------------------------------------------------------- the two commands
 .PHONY: demo test
 demo: install ## stack up, pipeline job, synthetic feed for DEMO_SECONDS, summary (DEMO_KEEP=1 keeps it up)
 	$(MP) demo --seconds $(DEMO_SECONDS) $(if $(DEMO_KEEP),--keep,)
 
-test: install $(DBT_STAMP) ## the whole suite: unit, pipeline, and integration on the real local stack
+test: install $(DBT_STAMP) compose-plugin ## the whole suite: unit, pipeline, and integration on the real local stack
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 .PHONY: test-unit

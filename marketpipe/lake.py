@@ -30,7 +30,7 @@ def catalog(settings: Settings) -> SqlCatalog:
 
     pw = settings.postgres_password.get_secret_value()
     uri = (
-        f"postgresql+psycopg2://{settings.postgres_user}:{pw}@{settings.host}:"
+        f"postgresql+psycopg2://{settings.postgres_user}:{pw}@{settings.postgres_host or settings.host}:"
         f"{settings.postgres_port}/{settings.postgres_db}"
     )
     return SqlCatalog(

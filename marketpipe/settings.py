@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=REPO_ROOT / ".data")
     # Loopback only: everything we start listens here.
     host: str = "127.0.0.1"
+    # Where clients find each service when they are not all on `host` (docker-compose: one host per
+    # service). Each falls back to `host`.
+    kafka_host: str | None = None
+    postgres_host: str | None = None
+    flink_host: str | None = None
+    # A deployment's own Flink distribution for `bin/flink run` (the local stack composes one).
+    flink_home: Path | None = None
 
     kafka_port: int = 19092
     kafka_controller_port: int = 19093
@@ -63,25 +70,28 @@ class Settings(BaseSettings):
     @property
     def kafka_bootstrap(self) -> str:
         """``host:port`` of the Kafka broker."""
-        return f"{self.host}:{self.kafka_port}"
+        return f"{self.kafka_host or self.host}:{self.kafka_port}"
 
     @property
     def postgres_dsn(self) -> str:
         """libpq DSN (psycopg, psql, dbt)."""
         pw = self.postgres_password.get_secret_value()
         return (
-            f"postgresql://{self.postgres_user}:{pw}@{self.host}:{self.postgres_port}/{self.postgres_db}"
+            f"postgresql://{self.postgres_user}:{pw}@{self.postgres_host or self.host}:"
+            f"{self.postgres_port}/{self.postgres_db}"
         )
 
     @property
     def jdbc_url(self) -> str:
         """JDBC URL of the same database (Flink JDBC sink, Iceberg JDBC catalog)."""
-        return f"jdbc:postgresql://{self.host}:{self.postgres_port}/{self.postgres_db}"
+        return (
+            f"jdbc:postgresql://{self.postgres_host or self.host}:{self.postgres_port}/{self.postgres_db}"
+        )
 
     @property
     def flink_rest_url(self) -> str:
         """Base URL of the Flink REST API and web UI."""
-        return f"http://{self.host}:{self.flink_rest_port}"
+        return f"http://{self.flink_host or self.host}:{self.flink_rest_port}"
 
     @property
     def warehouse_dir(self) -> Path:
@@ -114,6 +124,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in type(settings).model_fields:
         value = getattr(settings, name)
+        if value is None:
+            continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
         out[f"MARKETPIPE_{name.upper()}"] = str(value)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -85,3 +87,30 @@ def stack() -> Iterator[RunningStack]:
             control.stop(savepoint=False)
         finally:
             local.down()
+
+
+REPLAY_SYMBOLS = 5
+REPLAY_MINUTES = 300
+
+
+@pytest.fixture(scope="session")
+def replayed(stack: RunningStack, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A deterministic tick file replayed into the stack with ``marketpipe replay --wait``."""
+    from marketpipe import db
+    from marketpipe.feeds.fixtures import write_fixture
+
+    path = tmp_path_factory.mktemp("replay") / "ticks.csv"
+    fixture = write_fixture(path, symbols=REPLAY_SYMBOLS, minutes=REPLAY_MINUTES, seed=7)
+    t0 = time.monotonic()
+    stack.cli("replay", str(path), "--wait", "--timeout", "600", "--quiet")
+    seconds = time.monotonic() - t0
+    # `--wait` covers bars; the indicators job reads them back from bars.1m a moment later.
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        counts = db.table_counts(stack.settings)
+        if counts["indicators_1m"] >= counts["bars_1m"]:
+            break
+        time.sleep(1)
+    return {"path": path, "fixture": fixture, "seconds": seconds}
+
+

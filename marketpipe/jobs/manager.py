@@ -91,7 +91,7 @@ class JobManager:
         """
         s = self.settings
         argv = [str(self.flink.flink_home / "bin" / "flink"), "run", "-d",
-                "-m", f"{s.host}:{s.flink_rest_port}", f"-Dpipeline.name={name}"]
+                "-m", f"{s.flink_host or s.host}:{s.flink_rest_port}", f"-Dpipeline.name={name}"]
         if savepoint:
             argv += ["-s", savepoint]
             if allow_non_restored_state:

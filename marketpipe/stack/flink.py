@@ -67,8 +67,9 @@ class FlinkService:
 
     @property
     def flink_home(self) -> Path:
-        """The composed FLINK_HOME (``bin/flink`` for job submission lives here)."""
-        return self._root / "home"
+        """FLINK_HOME whose ``bin/flink`` submits jobs: the composed one, or a deployment's own
+        (``MARKETPIPE_FLINK_HOME``, e.g. ``/opt/flink`` in the compose image)."""
+        return self.settings.flink_home or self._root / "home"
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -92,7 +93,9 @@ class FlinkService:
             FLINK_HOME=str(home),
             FLINK_CONF_DIR=str(home / "conf"),
             FLINK_LOG_DIR=str(self._log_dir),
-            PYFLINK_CLIENT_EXECUTABLE=str(venv_python()),
+            PYFLINK_CLIENT_EXECUTABLE=str(
+                venv_python() if self.settings.flink_home is None else sys.executable
+            ),
             TZ="UTC",
         )
         return env

@@ -1,0 +1,103 @@
+"""docker-compose.yml is valid Compose and wires the services the deployment needs.
+
+``docker compose config`` only parses and interpolates the file, so no Docker engine is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from functools import cache
+from typing import Any
+
+import pytest
+
+from marketpipe.settings import REPO_ROOT
+
+COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+EXPECTED_SERVICES = {
+    "kafka",
+    "postgres",
+    "flink-jobmanager",
+    "flink-taskmanager",
+    "pipeline",
+    "collector",
+}
+FLINK_IMAGE_SERVICES = ("flink-jobmanager", "flink-taskmanager", "pipeline", "collector")
+
+
+@cache
+def _why_no_compose() -> str | None:
+    """Why Compose cannot run here, or None when ``docker compose`` works (asked once per session)."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return "the docker CLI is not on PATH; it is needed to validate docker-compose.yml"
+    probe = subprocess.run(
+        [docker, "compose", "version"], capture_output=True, text=True, timeout=60, check=False
+    )
+    if probe.returncode != 0:
+        return (
+            "the docker CLI has no compose plugin (`docker compose version` failed); "
+            "`make compose-plugin` builds one (make test does it first)"
+        )
+    return None
+
+
+def _compose() -> list[str]:
+    """argv prefix of the Compose v2 CLI; fail, saying why, when there is none."""
+    reason = _why_no_compose()
+    if reason is not None:
+        pytest.fail(reason)
+    return ["docker", "compose", "-f", str(COMPOSE_FILE)]
+
+
+def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    # cwd is the repo root so relative paths in the file (build context, schema mount) resolve as in use.
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT, check=False)
+
+
+@pytest.fixture(scope="module")
+def compose() -> list[str]:
+    return _compose()
+
+
+@pytest.fixture(scope="module")
+def config(compose: list[str]) -> dict[str, Any]:
+    result = _run([*compose, "config", "--format", "json"])
+    assert result.returncode == 0, result.stderr
+    parsed: dict[str, Any] = json.loads(result.stdout)
+    return parsed
+
+
+def test_config_is_valid(compose: list[str]) -> None:
+    result = _run([*compose, "config", "--quiet"])
+    assert result.returncode == 0, result.stderr
+
+
+def test_expected_services(config: dict[str, Any]) -> None:
+    assert EXPECTED_SERVICES <= set(config["services"])
+
+
+def test_flink_services_share_one_build(config: dict[str, Any]) -> None:
+    services = config["services"]
+    builds = {json.dumps(services[name].get("build"), sort_keys=True) for name in FLINK_IMAGE_SERVICES}
+    images = {services[name].get("image") for name in FLINK_IMAGE_SERVICES}
+    assert len(builds) == 1 and "null" not in builds, builds
+    assert len(images) == 1 and None not in images, images
+    build = services["flink-jobmanager"]["build"]
+    assert build["dockerfile"] == "docker/flink/Dockerfile"
+    assert (REPO_ROOT / build["dockerfile"]).is_file()
+
+
+def test_pipeline_waits_for_its_dependencies(config: dict[str, Any]) -> None:
+    depends = config["services"]["pipeline"]["depends_on"]
+    assert depends["postgres"]["condition"] == "service_healthy"
+    assert depends["flink-jobmanager"]["condition"] == "service_healthy"
+    assert depends["kafka-topics"]["condition"] == "service_completed_successfully"
+
+
+def test_host_ports_are_loopback_only(config: dict[str, Any]) -> None:
+    for name, service in config["services"].items():
+        for port in service.get("ports", []):
+            assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port} beyond loopback"
