@@ -29,8 +29,12 @@ def table_counts(settings: Settings) -> dict[str, int]:
         }
 
 
-def missing_bars(settings: Settings, expected: Iterable[tuple[str, int]]) -> set[tuple[str, int]]:
-    """Which ``(symbol, bar_start epoch ms)`` are not yet in ``bars_1m``."""
+def missing_bars(
+    settings: Settings, expected: Iterable[tuple[str, int]], table: str = "bars_1m"
+) -> set[tuple[str, int]]:
+    """Which ``(symbol, bar_start epoch ms)`` are not yet in ``table`` (bars_1m or indicators_1m)."""
+    if table not in ("bars_1m", "indicators_1m"):
+        raise ValueError(f"not a bar-keyed table: {table}")
     want = set(expected)
     if not want:
         return set()
@@ -38,7 +42,7 @@ def missing_bars(settings: Settings, expected: Iterable[tuple[str, int]]) -> set
     hi = max(ms for _, ms in want)
     with connect(settings) as conn:
         rows = conn.execute(
-            "SELECT symbol, (extract(epoch FROM bar_start) * 1000)::bigint FROM bars_1m "
+            f"SELECT symbol, (extract(epoch FROM bar_start) * 1000)::bigint FROM {table} "
             "WHERE bar_start BETWEEN %s AND %s",
             (datetime.fromtimestamp(lo / 1000, UTC), datetime.fromtimestamp(hi / 1000, UTC)),
         ).fetchall()
@@ -51,15 +55,17 @@ def wait_for_bars(
     *,
     timeout: float,
     progress: bool = True,
+    table: str = "bars_1m",
 ) -> None:
-    """Block until every expected bar is in ``bars_1m``; :class:`WaitTimeout` after ``timeout`` s."""
+    """Block until every expected bar is in ``table``; :class:`WaitTimeout` after ``timeout`` s."""
     from tqdm import tqdm
 
     want = set(expected)
     deadline = time.monotonic() + timeout
-    with tqdm(total=len(want), desc="bars in postgres", unit="bar", disable=None if progress else True) as bar:
+    desc = f"{table} in postgres"
+    with tqdm(total=len(want), desc=desc, unit="bar", disable=None if progress else True) as bar:
         while True:
-            missing = missing_bars(settings, want)
+            missing = missing_bars(settings, want, table)
             bar.n = len(want) - len(missing)
             bar.refresh()
             if not missing:
@@ -70,7 +76,7 @@ def wait_for_bars(
                     for s, ms in sorted(missing)[:5]
                 )
                 raise WaitTimeout(
-                    f"{len(missing)} of {len(want)} bars still missing after {timeout:.0f}s "
-                    f"(e.g. {sample}); is the pipeline job running? (`marketpipe jobs status`)"
+                    f"{len(missing)} of {len(want)} rows still missing from {table} after "
+                    f"{timeout:.0f}s (e.g. {sample}); are the jobs running? (`marketpipe jobs status`)"
                 )
             time.sleep(1.0)

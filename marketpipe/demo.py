@@ -109,6 +109,7 @@ def run_demo(settings: Settings, *, seconds: float, keep: bool, accelerate: floa
     print("== starting the pipeline job", flush=True)
     print(control.start(fresh=False), flush=True)
     try:
+        before = topic_counts(settings)
         print(f"== streaming the synthetic feed for {seconds:.0f}s (event time x{accelerate:g})", flush=True)
         feed = SyntheticFeed(symbols=5, rate=40.0, duration=seconds, accelerate=accelerate, seed=None)
         producer = TickProducer(settings)
@@ -116,15 +117,25 @@ def run_demo(settings: Settings, *, seconds: float, keep: bool, accelerate: floa
         expected = summary["expected_bars"]
         print(f"== waiting for the last of {len(expected)} bars to reach PostgreSQL", flush=True)
         wait_for_bars(settings, expected, timeout=180)
+        wait_for_bars(settings, expected, timeout=180, table="indicators_1m")
         wait_for_lake(settings, len(expected), timeout=60)
         counts = collect_counts(settings)
-        counts["ticks_produced"] = summary["ticks"]
-        print("\n== summary")
+        # This run's share, from the append-only topics (tables are upserted and may hold earlier runs).
+        after = counts["topics"]
+        delta = {t: after[t] - before.get(t, 0) for t in after}
+        counts.update(
+            ticks_produced=summary["ticks"],
+            ticks_clean=delta[settings.topic_clean],
+            ticks_dead_lettered=delta[settings.topic_dlq],
+            bars=len(expected),
+            signals=delta[settings.topic_signals],
+        )
+        print("\n== summary of this run (tables and lake: totals)")
         print(f"ticks produced      {counts['ticks_produced']}")
         print(f"ticks clean         {counts['ticks_clean']}")
         print(f"ticks dead-lettered {counts['ticks_dead_lettered']}")
         print(f"bars (1m)           {counts['bars']}")
-        print(f"signals             {counts['signals']}  {counts['signal_actions']}")
+        print(f"signals             {counts['signals']}  (all runs by action: {counts['signal_actions']})")
         print("kafka topics        " + ", ".join(f"{k}={v}" for k, v in counts["topics"].items()))
         print("postgres tables     " + ", ".join(f"{k}={v}" for k, v in counts["postgres"].items()))
         print("iceberg tables      " + ", ".join(f"{k}={v}" for k, v in counts["iceberg"].items()))
