@@ -180,7 +180,7 @@ def test_stochastic_zero_range_is_zero_and_first_value_at_17() -> None:
     out = [ind.update(*bar) for bar in b.hlc()]
     assert out[:17] == [None] * 17
     assert out[17:] == [StochValue(0.0, 0.0)] * 23
-    k, d = talib.STOCH(b.high, b.low, b.close)
+    k, d = talib.STOCH(b.high, b.low, b.close, 14, 3, 0, 3, 0)  # talib defaults to fastk=5
     assert np.isnan(k[16]) and k[17] == 0.0 and d[17] == 0.0
 
 
@@ -365,3 +365,19 @@ def test_property_stream_equals_talib_and_restore(
         st1.update(*x)
     st2 = pickle.loads(pickle.dumps(st1))
     assert [st2.update(*x) for x in hlc[cut:]] == s[cut:]
+
+
+def test_bollinger_stddev_is_exact_to_an_ulp() -> None:
+    """The band width is the exact population stddev of the window (checked with rationals)."""
+    from fractions import Fraction
+    from math import sqrt
+
+    from udfs.indicators.bollinger import population_stddev
+
+    xs = SERIES["gapped"].close[1700:1900]  # big jumps: where running sums drift the most
+    for i in range(20, len(xs)):
+        window = xs[i - 20 : i].tolist()
+        exact = [Fraction(v) for v in window]
+        mean = sum(exact) / 20
+        sd = sqrt(sum((v - mean) ** 2 for v in exact) / 20)
+        assert population_stddev(window) == pytest.approx(sd, rel=4e-16)
