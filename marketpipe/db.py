@@ -29,6 +29,37 @@ def table_counts(settings: Settings) -> dict[str, int]:
         }
 
 
+def last_bar_end(settings: Settings) -> datetime | None:
+    """End of the latest bar in ``bars_1m`` (None when empty)."""
+    with connect(settings) as conn:
+        row = conn.execute("SELECT max(bar_end) FROM bars_1m").fetchone()
+    return row[0] if row else None
+
+
+def run_counts(
+    settings: Settings, bars: Iterable[tuple[str, int]], received_since: datetime
+) -> dict[str, int]:
+    """Counts of one run: its bars (by key), their trades, their signals, and DLQ rows since a time."""
+    keys = sorted(set(bars))
+    symbols = [s for s, _ in keys]
+    starts = [datetime.fromtimestamp(ms / 1000, UTC) for _, ms in keys]
+    with connect(settings) as conn:
+        n_bars, clean = conn.execute(
+            "SELECT count(*), coalesce(sum(trade_count), 0) FROM bars_1m "
+            "JOIN unnest(%s::text[], %s::timestamptz[]) AS k(symbol, bar_start) USING (symbol, bar_start)",
+            (symbols, starts),
+        ).fetchone()  # type: ignore[misc]
+        n_signals = conn.execute(
+            "SELECT count(*) FROM signals "
+            "JOIN unnest(%s::text[], %s::timestamptz[]) AS k(symbol, bar_start) USING (symbol, bar_start)",
+            (symbols, starts),
+        ).fetchone()[0]  # type: ignore[index]
+        dlq = conn.execute(
+            "SELECT count(*) FROM ticks_dlq WHERE received_at >= %s", (received_since,)
+        ).fetchone()[0]  # type: ignore[index]
+    return {"bars": n_bars, "ticks_clean": int(clean), "signals": n_signals, "ticks_dead_lettered": dlq}
+
+
 def missing_bars(
     settings: Settings, expected: Iterable[tuple[str, int]], table: str = "bars_1m"
 ) -> set[tuple[str, int]]:
