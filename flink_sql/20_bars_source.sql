@@ -1,11 +1,11 @@
 -- ============================================================================================
--- 20 · Job `indicators` — source: one-minute bars from Kafka (topic bars.1m, written by job `bars`)
+-- 20 · Job `indicators` — source: bars from Kafka (topic bars.1m, written by job `bars`)
 -- Bars of a symbol share a partition and arrive in bar order, which is the order the recursive
 -- indicators need. Event time is the bar's start; nothing downstream waits on it, it only travels
 -- with each row.
 -- ============================================================================================
 
-CREATE TABLE bars_1m (
+CREATE TABLE bars_{{timeframe}} (
     symbol       STRING,
     bar_start    TIMESTAMP(3),
     bar_end      TIMESTAMP(3),

@@ -4,6 +4,7 @@
     marketpipe jobs start|stop|restart|status|explain [--job bars|indicators]
     marketpipe feed synthetic --symbols N --rate R --duration S [--accelerate X]
     marketpipe replay PATH [--speed max|N] [--wait]
+    marketpipe backfill --bars FILE --timeframe 1m|1d
     marketpipe demo [--seconds S] [--keep]
     marketpipe summary [--json]
 """
@@ -104,6 +105,33 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _backfill(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.backfill import run_backfill
+
+    updates = {}
+    if args.pg_schema:
+        updates["postgres_schema"] = args.pg_schema
+    if args.lake_namespace:
+        updates["lake_gold"] = args.lake_namespace
+    settings = settings.model_copy(update=updates)
+    result = run_backfill(settings, Path(args.bars), args.timeframe, progress=not args.quiet)
+    print(
+        json.dumps(
+            {
+                "bars": result.bars,
+                "symbols": result.symbols,
+                "job_id": result.job_id,
+                "job_seconds": round(result.seconds, 3),
+                "bars_per_second": round(result.bars_per_second, 1),
+                "postgres": f"{settings.postgres_schema}.indicators_{args.timeframe}, "
+                f"{settings.postgres_schema}.signals",
+                "lake": f"{settings.lake_gold}.indicators_{args.timeframe}, {settings.lake_gold}.signals",
+            }
+        )
+    )
+    return 0
+
+
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe.demo import run_demo
 
@@ -160,6 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--timeout", type=float, default=600.0, help="--wait limit in seconds (default 600)")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     r.set_defaults(func=_replay)
+
+    b = sub.add_parser(
+        "backfill", help="indicators and signals over stored bars, in Flink batch mode (same SQL)"
+    )
+    b.add_argument("--bars", required=True, help="CSV/Parquet: symbol, ts|date, open, high, low, close, volume[, vwap]")
+    b.add_argument("--timeframe", choices=["1m", "1d"], required=True, help="bar timeframe of the file")
+    b.add_argument("--pg-schema", help="PostgreSQL schema to write into (default: public)")
+    b.add_argument("--lake-namespace", help="Iceberg namespace for the gold tables (default: gold)")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=_backfill)
 
     d = sub.add_parser("demo", help="stack up, job start, synthetic feed, summary")
     d.add_argument("--seconds", type=float, default=60.0, help="wall seconds of feed (default 60)")

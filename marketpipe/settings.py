@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     source_idle_timeout_ms: int = 0  # 0 = off; our producers heartbeat every partition
     jdbc_flush_interval_ms: int = 1000
     iceberg_catalog: str = "lake"
+    # Bar timeframe the indicators job reads (topic bars.1m today); backfills pass their own.
+    indicator_timeframe: str = "1m"
+    # Where indicator/signal sinks write: a PostgreSQL schema and the lake's gold namespace.
+    postgres_schema: str = "public"
+    lake_gold: str = "gold"
+    # The canonical bars file of a backfill run (set by `marketpipe backfill`, not by users).
+    backfill_path: Path | None = None
 
     # Topics.
     topic_raw: str = "ticks.raw"

@@ -8,57 +8,63 @@ Ordering: the indicators are recursive, so each symbol's bars must reach the fun
 event-time order. In streaming that holds for bars produced by a TUMBLE window: a window
 fires when the watermark passes its end, so one symbol's bars leave the window operator in
 ``window_time`` order, and ``key_by`` preserves per-key order between two operators at any
-parallelism. In batch it does not hold by itself (see ``batch`` in :func:`attach_indicators`).
+parallelism. In batch it does not hold by itself, and a per-row function is slow there, so batch
+uses a different wrapper over the same math (see :func:`attach_indicators`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Iterator
 from typing import Any
 
-from pyflink.common import Row, Types, WatermarkStrategy
-from pyflink.common.time import Instant
-from pyflink.common.watermark_strategy import TimestampAssigner
+from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueState, ValueStateDescriptor
 from pyflink.table import DataTypes, Schema, StreamTableEnvironment, Table
+from pyflink.table.udf import udtf
 
-from udfs.indicator_set import IndicatorRow, IndicatorSet
+from udfs.indicator_set import VALUE_FIELDS, WARM_FIELDS, Bar, IndicatorRow, IndicatorSet
+from udfs.sessions import session_of
 
-INPUT_COLUMNS = ("symbol", "bar_start_ms", "close", "rowtime")
-
-_INDICATOR_FIELDS = (
-    "ema_12",
-    "ema_26",
-    "rsi_14",
-    "macd",
-    "macd_signal",
-    "macd_hist",
-    "macd_hist_prev",
+INPUT_COLUMNS = (
+    "symbol", "bar_start_ms", "open", "high", "low", "close", "volume", "vwap", "rowtime"
 )
 
-OUTPUT_COLUMNS = ("symbol", "bar_start_ms", "close", *_INDICATOR_FIELDS, "is_warm")
+OUTPUT_COLUMNS = ("symbol", "bar_start_ms", "close", "volume", *VALUE_FIELDS, *WARM_FIELDS)
 
 OUTPUT_TYPE = Types.ROW_NAMED(
     list(OUTPUT_COLUMNS),
-    [Types.STRING(), Types.LONG(), Types.DOUBLE()]
-    + [Types.DOUBLE()] * len(_INDICATOR_FIELDS)
-    + [Types.BOOLEAN()],
+    [Types.STRING(), Types.LONG(), Types.DOUBLE(), Types.LONG()]
+    + [Types.DOUBLE()] * len(VALUE_FIELDS)
+    + [Types.BOOLEAN()] * len(WARM_FIELDS),
 )
 
-_COLD = IndicatorRow(None, None, None, None, None, None, None, False)
+_COLD = (None,) * len(VALUE_FIELDS) + (False,) * len(WARM_FIELDS)
+
+
+def bar_of(value: Any) -> Bar | None:
+    """The :class:`Bar` of an input row, or None when a price or the volume is missing/not finite."""
+    o, h, low, c, vol, vw = value[2], value[3], value[4], value[5], value[6], value[7]
+    nums = (o, h, low, c, vol, vw)
+    if any(x is None or not math.isfinite(x) for x in nums):
+        return None
+    return Bar(o, h, low, c, float(vol), vw, session_of(value[1]))
+
+
+def row_values(row: IndicatorRow) -> tuple[Any, ...]:
+    """The indicator fields of ``row`` in :data:`OUTPUT_COLUMNS` order."""
+    return tuple(getattr(row, name) for name in (*VALUE_FIELDS, *WARM_FIELDS))
 
 
 class IndicatorFunction(KeyedProcessFunction):  # type: ignore[misc]
     """Keyed by symbol; emits one indicator row per bar, at the bar's record timestamp.
 
-    Input rows are ``(symbol, bar_start_ms, close, rowtime)``. PyFlink gives every record
+    Input rows have :data:`INPUT_COLUMNS`. PyFlink gives every record
     emitted from ``process_element`` the timestamp of the input record, so the output keeps
-    the bar's rowtime without carrying it through Python. A bar whose close is missing or not
-    finite is passed through with null indicators and leaves the state untouched, so one bad
-    bar cannot poison the symbol's recursive indicators or stop the job.
+    the bar's rowtime without carrying it through Python. A bar with a missing or non-finite
+    price or volume is passed through with null indicators and leaves the state untouched, so one
+    bad bar cannot poison the symbol's recursive indicators or stop the job.
     """
 
     def __init__(self) -> None:
@@ -73,74 +79,41 @@ class IndicatorFunction(KeyedProcessFunction):  # type: ignore[misc]
     def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Iterator[Row]:
         """Update the symbol's IndicatorSet with the bar close and emit the indicator row."""
         assert self._state is not None
-        symbol, bar_start_ms, close = value[0], value[1], value[2]
-        if close is None or not math.isfinite(close):
-            row = _COLD
+        bar = bar_of(value)
+        if bar is None:
+            values = _COLD
         else:
             saved = self._state.value()
             indicators = IndicatorSet() if saved is None else IndicatorSet.from_state(saved)
-            row = indicators.update(close)
+            values = row_values(indicators.update(bar))
             self._state.update(indicators.state())
-        yield Row(
-            symbol,
-            bar_start_ms,
-            close,
-            row.ema_12,
-            row.ema_26,
-            row.rsi_14,
-            row.macd,
-            row.macd_signal,
-            row.macd_hist,
-            row.macd_hist_prev,
-            row.is_warm,
-        )
+        yield Row(value[0], value[1], value[5], value[6], *values)
 
 
-class _RowtimeAssigner(TimestampAssigner):  # type: ignore[misc]
-    """Record timestamp = the row's ``rowtime`` (field 3) in epoch milliseconds."""
+def attach_indicators(t_env: StreamTableEnvironment, bars: Table, *, batch: bool | None = None) -> Table:
+    """Append the indicator columns of :class:`IndicatorRow` to a bars table, per symbol.
 
-    def extract_timestamp(self, value: Any, record_timestamp: int) -> int:
-        return epoch_ms(value[3])
+    ``bars`` must have exactly :data:`INPUT_COLUMNS` (``symbol STRING, bar_start_ms BIGINT, open,
+    high, low, close DOUBLE, volume BIGINT, vwap DOUBLE, rowtime TIMESTAMP_LTZ(3)``), where in
+    streaming ``rowtime`` is the rowtime attribute that gives the DataStream records their timestamps.
+    The result has :data:`OUTPUT_COLUMNS` and a ``rowtime TIMESTAMP_LTZ(3)`` equal to the input's
+    (in streaming a rowtime attribute with watermarks passed through, ``SOURCE_WATERMARK()``).
+    Indicator columns are NULL during warm-up.
 
-
-def epoch_ms(t: Any) -> int:
-    """Epoch milliseconds of a rowtime as it reaches Python (Instant, aware datetime or int)."""
-    if isinstance(t, Instant):
-        return int(t.to_epoch_milli())
-    if isinstance(t, dt.datetime):
-        if t.tzinfo is None:
-            raise ValueError(f"naive datetime rowtime {t!r}; expected TIMESTAMP_LTZ")
-        return round(t.timestamp() * 1000)
-    if isinstance(t, int):
-        return t
-    raise TypeError(f"unsupported rowtime value {t!r}")
-
-
-def attach_indicators(t_env: StreamTableEnvironment, bars: Table, *, batch: bool = False) -> Table:
-    """Append EMA12/EMA26/RSI14/MACD(12,26,9) columns to a bars table, per symbol.
-
-    ``bars`` must have exactly ``symbol STRING, bar_start_ms BIGINT, close DOUBLE,
-    rowtime TIMESTAMP_LTZ(3)``, where in streaming ``rowtime`` is the rowtime attribute (the
-    ``window_time`` of the bar window) that gives the DataStream records their timestamps.
-    The result has ``symbol, bar_start_ms, close, ema_12, ema_26, rsi_14, macd, macd_signal,
-    macd_hist, macd_hist_prev, is_warm`` and a ``rowtime TIMESTAMP_LTZ(3)`` rowtime attribute
-    equal to the input's, with watermarks passed through (``SOURCE_WATERMARK()``). Indicator
-    columns are NULL during warm-up.
-
-    Set ``batch=True`` when the environment runs in BATCH mode: there ``rowtime`` is no time
-    attribute, records carry no timestamps and BATCH sorts keyed input by key only, so bars of
-    a symbol would arrive out of order. Then timestamps are assigned from ``rowtime`` before
-    ``key_by`` and BATCH sorts by (key, timestamp). Forgetting it in BATCH fails the job with
-    "Could not find timestamp in DataStream API record" rather than giving wrong values.
+    ``batch`` (default: read from the environment's ``execution.runtime-mode``) selects the batch
+    wrapper: one Python call per symbol over its whole series (:func:`indicator_series`), because a
+    per-row KeyedProcessFunction manages only about 12k rows/s per worker in BATCH. Both wrappers
+    feed the same :class:`IndicatorSet`, so streaming and backfill compute identical rows.
     """
     names = bars.get_schema().get_field_names()
     if tuple(names) != INPUT_COLUMNS:
         raise ValueError(f"bars must have columns {INPUT_COLUMNS}, got {tuple(names)}")
-    ds = t_env.to_data_stream(bars)
+    if batch is None:
+        mode = str(t_env.get_config().get("execution.runtime-mode", "streaming"))
+        batch = mode.lower() == "batch"
     if batch:
-        ds = ds.assign_timestamps_and_watermarks(
-            WatermarkStrategy.for_monotonous_timestamps().with_timestamp_assigner(_RowtimeAssigner())
-        )
+        return _attach_batch(t_env, bars)
+    ds = t_env.to_data_stream(bars)
     out = ds.key_by(lambda r: r[0], key_type=Types.STRING()).process(
         IndicatorFunction(), output_type=OUTPUT_TYPE
     )
@@ -151,3 +124,42 @@ def attach_indicators(t_env: StreamTableEnvironment, bars: Table, *, batch: bool
         .build()
     )
     return t_env.from_data_stream(out, schema)
+
+
+_SERIES_TYPES = (
+    [DataTypes.BIGINT(), DataTypes.DOUBLE(), DataTypes.BIGINT()]
+    + [DataTypes.DOUBLE()] * len(VALUE_FIELDS)
+    + [DataTypes.BOOLEAN()] * len(WARM_FIELDS)
+)
+
+
+@udtf(result_types=_SERIES_TYPES)  # type: ignore[misc]
+def indicator_series(
+    ts: list[int], o: list[float], h: list[float], low: list[float], c: list[float],
+    v: list[int], vw: list[float],
+) -> Iterator[tuple[Any, ...]]:
+    """All indicator rows of one symbol's whole bar series (arrays in any order; sorted here)."""
+    indicators = IndicatorSet()
+    for i in sorted(range(len(ts)), key=ts.__getitem__):
+        bar = bar_of((None, ts[i], o[i], h[i], low[i], c[i], v[i], vw[i]))
+        values = _COLD if bar is None else row_values(indicators.update(bar))
+        yield (ts[i], c[i], v[i], *values)
+
+
+def _attach_batch(t_env: StreamTableEnvironment, bars: Table) -> Table:
+    t_env.create_temporary_system_function("mp_indicator_series", indicator_series)
+    t_env.create_temporary_view("mp_indicator_bars", bars)
+    out_cols = ", ".join(f"`{c}`" for c in OUTPUT_COLUMNS[1:])
+    return t_env.sql_query(
+        f"""
+        SELECT s.symbol, {", ".join(f"t.`{c}`" for c in OUTPUT_COLUMNS[1:])},
+               TO_TIMESTAMP_LTZ(t.bar_start_ms, 3) AS rowtime
+        FROM (
+            SELECT symbol, ARRAY_AGG(bar_start_ms) AS ts, ARRAY_AGG(`open`) AS o, ARRAY_AGG(high) AS h,
+                   ARRAY_AGG(low) AS l, ARRAY_AGG(`close`) AS c, ARRAY_AGG(volume) AS v,
+                   ARRAY_AGG(vwap) AS vw
+            FROM mp_indicator_bars GROUP BY symbol
+        ) AS s,
+        LATERAL TABLE(mp_indicator_series(s.ts, s.o, s.h, s.l, s.c, s.v, s.vw)) AS t({out_cols})
+        """
+    )

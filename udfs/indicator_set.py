@@ -1,85 +1,189 @@
 """The indicator bundle computed per symbol on every closed bar.
 
-``IndicatorSet`` feeds one bar close into EMA(12), EMA(26), RSI(14) and MACD(12, 26, 9) and
-returns an :class:`IndicatorRow`. The same object serves the Flink job (its :meth:`state`
-is what goes into ``ValueState``), batch backfills and tests via :func:`compute_indicators`.
+``IndicatorSet`` feeds one :class:`Bar` into every indicator of the pipeline and returns an
+:class:`IndicatorRow`. The same object serves the streaming Flink job (its :meth:`state` is what goes
+into ``ValueState``), the batch backfill and tests via :func:`compute_indicators` — one code path.
+
+Periods are TA-Lib's defaults and are part of the column names (``ema_12``, ``rsi_14``, ...), which
+the serving tables and the signal SQL use; see docs/indicators.md for each convention.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Self
 
-from udfs.indicators import EMA, MACD, RSI
+from udfs.indicators import (
+    ATR,
+    EMA,
+    MACD,
+    RSI,
+    SMA,
+    BollingerBands,
+    SessionVWAP,
+    Stochastic,
+)
 from udfs.indicators.base import State, finite
 
-STATE_VERSION = 1
+STATE_VERSION = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """What the indicators need of one closed bar.
+
+    ``session`` identifies the trading session the bar belongs to (the exchange date); session VWAP
+    restarts when it changes.
+    """
+
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    vwap: float
+    session: str
 
 
 @dataclass(frozen=True, slots=True)
 class IndicatorRow:
     """Indicator values after one bar; ``None`` where an indicator is still warming up.
 
-    ``macd_hist_prev`` is the previous bar's ``macd_hist`` (``None`` on the first bar with a
-    histogram). ``is_warm`` is true once every field except ``macd_hist_prev`` has a value.
+    ``*_prev`` fields are the previous bar's value (crossover rules need them). ``is_warm`` keeps its
+    original meaning — EMA(12), EMA(26), RSI(14) and MACD all have values — and every indicator also
+    says on its own whether it is warm (``<name>_warm``).
     """
 
     ema_12: float | None
     ema_26: float | None
     rsi_14: float | None
+    rsi_14_prev: float | None
     macd: float | None
     macd_signal: float | None
     macd_hist: float | None
     macd_hist_prev: float | None
+    sma_20: float | None
+    bb_middle: float | None
+    bb_upper: float | None
+    bb_lower: float | None
+    atr_14: float | None
+    stoch_k: float | None
+    stoch_d: float | None
+    vwap_session: float | None
+    volume_sma_20: float | None
     is_warm: bool
+    ema_12_warm: bool
+    ema_26_warm: bool
+    rsi_14_warm: bool
+    macd_warm: bool
+    sma_20_warm: bool
+    bb_warm: bool
+    atr_14_warm: bool
+    stoch_warm: bool
+    vwap_warm: bool
+    volume_sma_20_warm: bool
+
+
+#: Output field names in order (value fields, then the warm flags).
+ROW_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(IndicatorRow))
+VALUE_FIELDS: tuple[str, ...] = tuple(n for n in ROW_FIELDS if n != "is_warm" and not n.endswith("_warm"))
+WARM_FIELDS: tuple[str, ...] = tuple(n for n in ROW_FIELDS if n not in VALUE_FIELDS)
 
 
 class IndicatorSet:
-    """EMA12, EMA26, RSI14 and MACD(12,26,9) for one symbol, with small picklable state."""
+    """Every indicator of the pipeline for one symbol, with small picklable state."""
 
     def __init__(self) -> None:
         self._ema_12 = EMA(12)
         self._ema_26 = EMA(26)
         self._rsi_14 = RSI(14)
         self._macd = MACD(12, 26, 9)
+        self._sma_20 = SMA(20)
+        self._bb = BollingerBands(20, 2.0, 2.0)
+        self._atr_14 = ATR(14)
+        self._stoch = Stochastic(14, 3, 3)
+        self._vwap = SessionVWAP()
+        self._volume_sma_20 = SMA(20)
         self._hist_prev: float | None = None  # macd_hist of the last bar
+        self._rsi_prev: float | None = None  # rsi_14 of the last bar
+
+    def _indicators(self) -> dict[str, Any]:
+        return {
+            "ema_12": self._ema_12,
+            "ema_26": self._ema_26,
+            "rsi_14": self._rsi_14,
+            "macd": self._macd,
+            "sma_20": self._sma_20,
+            "bb": self._bb,
+            "atr_14": self._atr_14,
+            "stoch": self._stoch,
+            "vwap": self._vwap,
+            "volume_sma_20": self._volume_sma_20,
+        }
 
     def reset(self) -> None:
         """Forget all bars."""
-        for ind in (self._ema_12, self._ema_26, self._rsi_14, self._macd):
+        for ind in self._indicators().values():
             ind.reset()
         self._hist_prev = None
+        self._rsi_prev = None
 
-    def update(self, close: float) -> IndicatorRow:
-        """Feed the next bar close (bars must arrive in time order)."""
-        close = finite(close)  # refuse before any indicator changes state
+    def update(self, bar: Bar | float) -> IndicatorRow:
+        """Feed the next closed bar (bars must arrive in time order); a float is a close-only bar."""
+        if not isinstance(bar, Bar):
+            bar = close_only(bar)
+        # Refuse a bad bar before any indicator changes state.
+        high, low, close = finite(bar.high), finite(bar.low), finite(bar.close)
+        volume, vwap = finite(bar.volume), finite(bar.vwap)
         ema_12 = self._ema_12.update(close)
         ema_26 = self._ema_26.update(close)
         rsi_14 = self._rsi_14.update(close)
         m = self._macd.update(close)
+        sma_20 = self._sma_20.update(close)
+        bb = self._bb.update(close)
+        atr_14 = self._atr_14.update(high, low, close)
+        st = self._stoch.update(high, low, close)
+        vwap_session = self._vwap.update(vwap * volume, volume, bar.session)
+        volume_sma_20 = self._volume_sma_20.update(volume)
         hist_prev, self._hist_prev = self._hist_prev, (None if m is None else m.hist)
+        rsi_prev, self._rsi_prev = self._rsi_prev, rsi_14
         return IndicatorRow(
             ema_12=ema_12,
             ema_26=ema_26,
             rsi_14=rsi_14,
+            rsi_14_prev=rsi_prev,
             macd=None if m is None else m.macd,
             macd_signal=None if m is None else m.signal,
             macd_hist=None if m is None else m.hist,
             macd_hist_prev=hist_prev,
+            sma_20=sma_20,
+            bb_middle=None if bb is None else bb.middle,
+            bb_upper=None if bb is None else bb.upper,
+            bb_lower=None if bb is None else bb.lower,
+            atr_14=atr_14,
+            stoch_k=None if st is None else st.k,
+            stoch_d=None if st is None else st.d,
+            vwap_session=vwap_session,
+            volume_sma_20=volume_sma_20,
             is_warm=ema_12 is not None and ema_26 is not None and rsi_14 is not None and m is not None,
+            ema_12_warm=ema_12 is not None,
+            ema_26_warm=ema_26 is not None,
+            rsi_14_warm=rsi_14 is not None,
+            macd_warm=m is not None,
+            sma_20_warm=sma_20 is not None,
+            bb_warm=bb is not None,
+            atr_14_warm=atr_14 is not None,
+            stoch_warm=st is not None,
+            vwap_warm=vwap_session is not None,
+            volume_sma_20_warm=volume_sma_20 is not None,
         )
 
     def state(self) -> State:
-        """Plain-Python state (a few hundred bytes pickled) for Flink ``ValueState``."""
-        return {
-            "v": STATE_VERSION,
-            "ema_12": self._ema_12.state(),
-            "ema_26": self._ema_26.state(),
-            "rsi_14": self._rsi_14.state(),
-            "macd": self._macd.state(),
-            "hist_prev": self._hist_prev,
-        }
+        """Plain-Python state (about a kilobyte pickled) for Flink ``ValueState``."""
+        out: State = {"v": STATE_VERSION, "hist_prev": self._hist_prev, "rsi_prev": self._rsi_prev}
+        out.update({name: ind.state() for name, ind in self._indicators().items()})
+        return out
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> Self:
@@ -98,11 +202,26 @@ class IndicatorSet:
         self._ema_26 = EMA.from_state(state["ema_26"])
         self._rsi_14 = RSI.from_state(state["rsi_14"])
         self._macd = MACD.from_state(state["macd"])
-        hp = state["hist_prev"]
+        self._sma_20 = SMA.from_state(state["sma_20"])
+        self._bb = BollingerBands.from_state(state["bb"])
+        self._atr_14 = ATR.from_state(state["atr_14"])
+        self._stoch = Stochastic.from_state(state["stoch"])
+        self._vwap = SessionVWAP.from_state(state["vwap"])
+        self._volume_sma_20 = SMA.from_state(state["volume_sma_20"])
+        hp, rp = state["hist_prev"], state["rsi_prev"]
         self._hist_prev = None if hp is None else float(hp)
+        self._rsi_prev = None if rp is None else float(rp)
 
 
-def compute_indicators(closes: Iterable[float]) -> list[IndicatorRow]:
-    """Indicator rows for a whole close series of one symbol, via the streaming code path."""
+def close_only(close: float, session: str = "") -> Bar:
+    """A bar made of one price (tests and close-only series): O=H=L=C, no volume."""
+    return Bar(close, close, close, close, 0.0, close, session)
+
+
+def compute_indicators(bars: Iterable[Bar | float]) -> list[IndicatorRow]:
+    """Indicator rows for a whole bar series of one symbol, via the streaming code path.
+
+    Plain floats are taken as closes (:func:`close_only`).
+    """
     ind = IndicatorSet()
-    return [ind.update(c) for c in closes]
+    return [ind.update(b) for b in bars]

@@ -24,7 +24,8 @@ from typing import Any
 from marketpipe.jobs.sql import SQL_DIR, Statement, load_statements
 from marketpipe.settings import Settings, load_settings
 
-JOBS = ("bars", "indicators")
+JOBS = ("bars", "indicators")  # the streaming jobs `marketpipe jobs` manages
+BATCH_JOBS = ("backfill",)  # run by `marketpipe backfill`, to completion
 
 
 def job_name(job: str) -> str:
@@ -105,7 +106,7 @@ def create_environment(
 def main(argv: Sequence[str] | None = None) -> int:
     """Build and run the job (detached on a cluster when submitted by ``bin/flink run -d``)."""
     parser = argparse.ArgumentParser(prog="pipeline.py", description=__doc__)
-    parser.add_argument("job", choices=JOBS, help="which job to build")
+    parser.add_argument("job", choices=JOBS + BATCH_JOBS, help="which job to build")
     parser.add_argument("--explain", action="store_true", help="print the plan instead of running")
     parser.add_argument(
         "--local", action="store_true", help="run in an embedded mini-cluster (development only)"
@@ -117,6 +118,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from marketpipe.stack.jars import flink_connector_jars
 
         jars = [p.resolve().as_uri() for p in flink_connector_jars(settings)]
+    if args.job in BATCH_JOBS:
+        return _run_batch(settings, args.job, explain=args.explain)
     env, t_env = create_environment(settings, args.job, local_jars=jars)
     statement_set = build(t_env, load_statements(settings, args.job))
     if args.explain:
@@ -124,6 +127,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     statement_set.attach_as_datastream()
     env.execute(job_name(args.job))
+    return 0
+
+
+def _run_batch(settings: Settings, job: str, *, explain: bool) -> int:
+    """A bounded job in BATCH mode over the same SQL files; returns when it has finished."""
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+
+    t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
+    conf = t_env.get_config()
+    for key, value in table_config(settings, job).items():
+        if not key.startswith(("execution.checkpointing", "table.exec.source.idle")):
+            conf.set(key, value)
+    statement_set = build(t_env, load_statements(settings, job))
+    if explain:
+        print(statement_set.explain())
+        return 0
+    statement_set.execute().wait()
     return 0
 
 

@@ -69,6 +69,10 @@ def template_variables(settings: Settings) -> dict[str, str]:
         "topic_signals": settings.topic_signals,
         "watermark_delay_s": f"{settings.watermark_delay_ms / 1000:.3f}",
         "jdbc_flush_interval_ms": str(settings.jdbc_flush_interval_ms),
+        "timeframe": settings.indicator_timeframe,
+        "pg_schema": settings.postgres_schema,
+        "lake_gold": settings.lake_gold,
+        "backfill_path": str(settings.backfill_path or ""),
     }
 
 
@@ -144,7 +148,9 @@ def split_statements(text: str, *, source: str = "<sql>") -> Iterator[Statement]
 
 
 # Which files each job runs: the shared catalog file, then its own decade, in file-name order.
-JOB_FILES = {"bars": ("0", "1"), "indicators": ("0", "2")}
+# The batch backfill runs the indicator files with a file source instead of Kafka and no topic sink.
+JOB_FILES = {"bars": ("0", "1"), "indicators": ("0", "2"), "backfill": ("0", "2")}
+BACKFILL_REPLACES = {"20_bars_source.sql": "backfill/20_bars_file.sql", "24_signals_topic.sql": None}
 
 
 def job_files(job: str, sql_dir: Path = SQL_DIR) -> list[Path]:
@@ -152,6 +158,9 @@ def job_files(job: str, sql_dir: Path = SQL_DIR) -> list[Path]:
     if job not in JOB_FILES:
         raise ConfigError(f"unknown job {job!r}; jobs are {', '.join(JOB_FILES)}")
     files = sorted(p for p in sql_dir.glob("*.sql") if p.name[:1] in JOB_FILES[job])
+    if job == "backfill":
+        swapped = [BACKFILL_REPLACES.get(p.name, p.name) for p in files]
+        files = [sql_dir / name for name in swapped if name is not None]
     if not files:
         raise ConfigError(f"no .sql files for job {job!r} in {sql_dir}")
     return files

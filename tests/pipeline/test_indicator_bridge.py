@@ -1,10 +1,9 @@
-"""attach_indicators on a local streaming mini-cluster equals TA-Lib per symbol."""
+"""attach_indicators on a local Flink mini-cluster, streaming and batch, equals TA-Lib per symbol."""
 
 from __future__ import annotations
 
-import datetime as dt
-import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,93 +13,126 @@ pytestmark = pytest.mark.pipeline
 
 pyflink = pytest.importorskip("pyflink")
 
-from pyflink.datastream import StreamExecutionEnvironment  # noqa: E402
-from pyflink.table import EnvironmentSettings, StreamTableEnvironment  # noqa: E402
+from pyflink.table import EnvironmentSettings, StreamTableEnvironment, TableEnvironment  # noqa: E402
 
 from udfs.flink import OUTPUT_COLUMNS, attach_indicators  # noqa: E402
 
-N_BARS = 120
 SYMBOLS = ("AAA", "BBB")
-T0_MS = 1_735_689_600_000  # 2025-01-01T00:00:00Z
-WINDOW_END_OFFSET_MS = 59_999  # rowtime = window_time of a 1-minute bar
+BARS = 150
+T0_MS = 1_718_285_400_000  # 2024-06-13 13:30 UTC
+WINDOW_END_OFFSET_MS = 59_999  # the rowtime of a 1-minute bar is its window_time
 
 
-def closes_for(symbol_index: int) -> np.ndarray:
+def ohlcv(symbol_index: int) -> dict[str, np.ndarray]:
+    """A random-walk OHLCV series with a flat halt and a gap."""
     rng = np.random.default_rng(100 + symbol_index)
-    x = 100.0 * (symbol_index + 1) * np.exp(np.cumsum(rng.normal(0.0, 0.01, N_BARS)))
-    x[60:70] = x[59]  # a halt: flat closes
-    return x
-
-
-def iso_utc(ms: int) -> str:
-    t = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
-    return t.strftime("%Y-%m-%d %H:%M:%S.") + f"{ms % 1000:03d}"
+    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, BARS)))
+    close[60:70] = close[59]
+    close[100:] *= 1.3
+    spread = np.abs(rng.normal(0, 0.005, BARS)) * close
+    open_ = np.round(close * (1 + rng.normal(0, 0.002, BARS)), 4)
+    high = np.round(np.maximum(open_, close) + spread, 4)
+    low = np.round(np.minimum(open_, close) - spread, 4)
+    high[60:70] = low[60:70] = open_[60:70] = close[60:70]
+    volume = rng.integers(100, 10_000, BARS)
+    return {"open": open_, "high": high, "low": low, "close": np.round(close, 4), "volume": volume}
 
 
 @pytest.fixture(scope="module")
 def bars_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("bars") / "bars.csv"
     lines = []
-    for i in range(N_BARS):  # interleaved by time, as bar windows fire
-        for s, sym in enumerate(SYMBOLS):
-            lines.append(f"{sym},{T0_MS + i * 60_000},{float(closes_for(s)[i])!r}")
+    for s, sym in enumerate(SYMBOLS):
+        d = ohlcv(s)
+        for i in range(BARS):
+            o, h, lo, c = (float(d[k][i]) for k in ("open", "high", "low", "close"))
+            v = int(d["volume"][i])
+            lines.append(f"{sym},{T0_MS + i * 60_000},{o!r},{h!r},{lo!r},{c!r},{v},{c!r}")
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
-def test_attach_indicators_streaming_matches_talib(bars_csv: Path) -> None:
-    env = StreamExecutionEnvironment.get_execution_environment()
-    env.set_parallelism(1)
-    t_env = StreamTableEnvironment.create(env, EnvironmentSettings.in_streaming_mode())
+def run(bars_csv: Path, mode: str) -> dict[str, list[tuple[Any, ...]]]:
+    if mode == "streaming":
+        from pyflink.datastream import StreamExecutionEnvironment
+
+        t_env: Any = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())
+        watermark = ", WATERMARK FOR rowtime AS rowtime"
+    else:
+        t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
+        watermark = ""
     t_env.get_config().set("table.local-time-zone", "UTC")
+    t_env.get_config().set("parallelism.default", "1")
     t_env.execute_sql(
         f"""
         CREATE TEMPORARY TABLE bars_src (
-            symbol STRING,
-            bar_start_ms BIGINT,
-            `close` DOUBLE,
-            rowtime AS TO_TIMESTAMP_LTZ(bar_start_ms + {WINDOW_END_OFFSET_MS}, 3),
-            WATERMARK FOR rowtime AS rowtime
+            symbol STRING, bar_start_ms BIGINT, `open` DOUBLE, high DOUBLE, low DOUBLE,
+            `close` DOUBLE, volume BIGINT, vwap DOUBLE,
+            rowtime AS TO_TIMESTAMP_LTZ(bar_start_ms + {WINDOW_END_OFFSET_MS}, 3){watermark}
         ) WITH ('connector' = 'filesystem', 'path' = '{bars_csv}', 'format' = 'csv')
         """
     )
     result = attach_indicators(t_env, t_env.from_path("bars_src"))
-
-    schema = result.get_resolved_schema()
-    assert tuple(schema.get_column_names()) == (*OUTPUT_COLUMNS, "rowtime")
-    assert "*ROWTIME*" in str(schema)
-
-    t_env.create_temporary_view("with_indicators", result)
+    assert tuple(result.get_schema().get_field_names()) == (*OUTPUT_COLUMNS, "rowtime")
+    t_env.create_temporary_view("ind", result)
     cols = ", ".join(f"`{c}`" for c in OUTPUT_COLUMNS)
-    started = time.monotonic()
-    # TIMESTAMP_LTZ cannot be collected into Python (pickling error): cast it to a string.
-    with t_env.execute_sql(
-        f"SELECT {cols}, CAST(rowtime AS STRING) AS rowtime_s FROM with_indicators"
-    ).collect() as it:
-        rows = list(it)
-    print(f"flink job: {len(rows)} rows in {time.monotonic() - started:.1f}s")
+    table = t_env.sql_query(f"SELECT {cols}, CAST(rowtime AS STRING) AS rt FROM ind")
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with table.execute().collect() as results:
+        for row in results:
+            out.setdefault(row[0], []).append(tuple(row))
+    for rows in out.values():
+        rows.sort(key=lambda r: r[1])
+    return out
 
-    assert len(rows) == N_BARS * len(SYMBOLS)
+
+@pytest.fixture(scope="module")
+def streaming(bars_csv: Path) -> dict[str, list[tuple[Any, ...]]]:
+    return run(bars_csv, "streaming")
+
+
+@pytest.fixture(scope="module")
+def batch(bars_csv: Path) -> dict[str, list[tuple[Any, ...]]]:
+    return run(bars_csv, "batch")
+
+
+def col(rows: list[tuple[Any, ...]], name: str) -> np.ndarray:
+    i = OUTPUT_COLUMNS.index(name)
+    return np.array([np.nan if r[i] is None else r[i] for r in rows], dtype=float)
+
+
+@pytest.mark.parametrize("mode", ["streaming", "batch"])
+def test_indicators_match_talib(mode: str, request: pytest.FixtureRequest) -> None:
+    result = request.getfixturevalue(mode)
+    assert set(result) == set(SYMBOLS)
     for s, sym in enumerate(SYMBOLS):
-        got = [r for r in rows if r[0] == sym]
-        assert [r[1] for r in got] == [T0_MS + i * 60_000 for i in range(N_BARS)]
-        assert [r[-1] for r in got] == [iso_utc(r[1] + WINDOW_END_OFFSET_MS) for r in got]
-        xs = closes_for(s)
-        assert [r[2] for r in got] == xs.tolist()
-        m, sig, h = talib.MACD(xs, 12, 26, 9)
-        refs = {
-            "ema_12": talib.EMA(xs, 12),
-            "ema_26": talib.EMA(xs, 26),
-            "rsi_14": talib.RSI(xs, 14),
-            "macd": m,
-            "macd_signal": sig,
-            "macd_hist": h,
-            "macd_hist_prev": np.r_[np.nan, h[:-1]],
+        rows = result[sym]
+        d = ohlcv(s)
+        assert [r[1] for r in rows] == [T0_MS + i * 60_000 for i in range(BARS)]
+        macd, signal, hist = talib.MACD(d["close"], 12, 26, 9)
+        upper, middle, lower = talib.BBANDS(d["close"], 20, 2.0, 2.0, 0)
+        k, dd = talib.STOCH(d["high"], d["low"], d["close"], 14, 3, 0, 3, 0)
+        expected = {
+            "ema_12": talib.EMA(d["close"], 12),
+            "ema_26": talib.EMA(d["close"], 26),
+            "rsi_14": talib.RSI(d["close"], 14),
+            "macd": macd, "macd_signal": signal, "macd_hist": hist,
+            "sma_20": talib.SMA(d["close"], 20),
+            "bb_upper": upper, "bb_middle": middle, "bb_lower": lower,
+            "atr_14": talib.ATR(d["high"], d["low"], d["close"], 14),
+            "stoch_k": k, "stoch_d": dd,
+            "volume_sma_20": talib.SMA(d["volume"].astype(float), 20),
         }
-        for name, ref in refs.items():
-            k = OUTPUT_COLUMNS.index(name)
-            col = np.array([np.nan if r[k] is None else r[k] for r in got], dtype=float)
-            np.testing.assert_array_equal(np.isnan(col), np.isnan(ref), err_msg=f"{sym} {name}")
-            np.testing.assert_allclose(col, ref, rtol=1e-9, atol=1e-12, equal_nan=True)
-        warm = [r[OUTPUT_COLUMNS.index("is_warm")] for r in got]
-        assert warm == [False] * 33 + [True] * (N_BARS - 33)
+        for name, ref in expected.items():
+            np.testing.assert_allclose(col(rows, name), ref, rtol=1e-9, atol=1e-10, equal_nan=True,
+                                       err_msg=f"{mode} {sym} {name}")
+        warm = [r[OUTPUT_COLUMNS.index("is_warm")] for r in rows]
+        assert warm == [i >= 33 for i in range(BARS)]
+        # rowtime travels with each row unchanged in streaming; batch rebuilds it from bar_start_ms.
+        if mode == "streaming":
+            assert rows[0][-1] == "2024-06-13 13:30:59.999"
+
+
+def test_streaming_equals_batch(streaming: dict[str, Any], batch: dict[str, Any]) -> None:
+    for sym in SYMBOLS:
+        assert [r[:-1] for r in streaming[sym]] == [r[:-1] for r in batch[sym]]

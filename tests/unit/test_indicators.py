@@ -153,7 +153,7 @@ def test_state_round_trip_mid_series(kind: str, cut: int, via: str) -> None:
     else:
         blob = pickle.dumps(first)
         restored = pickle.loads(blob)
-    assert len(blob) < 1024
+    assert len(blob) < 4096  # bounded: the largest windows hold 20 values
     got += [restored.update(x) for x in xs[cut:]]
     assert got == expected  # bit-identical, not just close
 

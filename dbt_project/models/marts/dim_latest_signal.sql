@@ -1,6 +1,7 @@
 -- The most recent signal of every strategy on every symbol: what each strategy says right now.
-select distinct on (symbol, strategy)
+select distinct on (symbol, timeframe, strategy)
     symbol,
+    timeframe,
     strategy,
     bar_start as signal_bar_start,
     action,
@@ -9,4 +10,4 @@ select distinct on (symbol, strategy)
     macd_hist,
     rsi_14
 from {{ ref('stg_signals') }}
-order by symbol, strategy, bar_start desc
+order by symbol, timeframe, strategy, bar_start desc

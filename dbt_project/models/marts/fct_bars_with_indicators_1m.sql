@@ -16,6 +16,7 @@ indicators as (
 strategies as (
     select distinct symbol, strategy
     from {{ ref('stg_signals') }}
+    where timeframe = '1m'
 ),
 
 latest_signal_per_strategy as (
@@ -34,6 +35,7 @@ latest_signal_per_strategy as (
         select sig.action, sig.signal_reason, sig.bar_start
         from {{ ref('stg_signals') }} as sig
         where sig.symbol = bars.symbol
+          and sig.timeframe = '1m'
           and sig.strategy = strategies.strategy
           and sig.bar_start <= bars.bar_start
         order by sig.bar_start desc

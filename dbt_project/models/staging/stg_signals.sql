@@ -1,5 +1,6 @@
 select
     symbol::text                    as symbol,
+    timeframe::text                 as timeframe,
     bar_start::timestamptz          as bar_start,
     strategy::text                  as strategy,
     action::text                    as action,

@@ -1,0 +1,16 @@
+-- ============================================================================================
+-- 24 · Job `indicators` — the Kafka topic `signals` (streaming only; a backfill does not re-announce
+-- history to live consumers)
+-- ============================================================================================
+
+CREATE TABLE kafka_signals (
+    symbol STRING, timeframe STRING, bar_start TIMESTAMP(3), strategy STRING, action STRING, reason STRING,
+    `close` DOUBLE, macd_hist DOUBLE, rsi_14 DOUBLE
+) WITH (
+    'connector' = 'kafka', 'topic' = '{{topic_signals}}',
+    'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
+    'key.format' = 'raw', 'key.fields' = 'symbol', 'value.format' = 'json', 'value.fields-include' = 'ALL'
+);
+
+INSERT INTO kafka_signals
+SELECT symbol, '{{timeframe}}', bar_start, strategy, action, reason, `close`, macd_hist, rsi_14 FROM signals;

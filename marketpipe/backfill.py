@@ -1,0 +1,195 @@
+"""``marketpipe backfill --bars FILE --timeframe 1m|1d``: indicators and signals over stored bars.
+
+The file is checked and rewritten as the canonical CSV of ``flink_sql/backfill/20_bars_file.sql``;
+then the same SQL as the streaming ``indicators`` job (21–23) runs on the Flink cluster in BATCH
+mode, with the same ``udfs/`` math (its batch wrapper hands each symbol's whole series to Python in
+one call), and writes ``indicators_<timeframe>`` and ``signals`` in PostgreSQL and the lake.
+
+Input columns: ``symbol``, ``ts`` (ISO-8601 with offset, or epoch nanoseconds; the bar's start) or
+``date`` (``YYYY-MM-DD``, daily bars), ``open``, ``high``, ``low``, ``close``, ``volume``, and optional
+``vwap`` (when absent the typical price (H+L+C)/3 stands in for session VWAP). A daily bar is labelled
+by its session's open, 09:30 America/New_York, never UTC midnight.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import datetime, time as dtime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from marketpipe import db, lake
+from marketpipe.exceptions import FeedError, JobError
+from marketpipe.jobs.manager import JobManager
+from marketpipe.jobs.pipeline import job_name
+from marketpipe.settings import Settings
+
+log = logging.getLogger(__name__)
+
+TIMEFRAMES = {"1m": 60_000, "1d": 86_400_000}
+REQUIRED = ("symbol", "open", "high", "low", "close", "volume")
+SESSION_OPEN = dtime(9, 30)
+EXCHANGE_TZ = ZoneInfo("America/New_York")
+CANONICAL = ["symbol", "bar_start_ms", "open", "high", "low", "close", "volume", "vwap"]
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    """What a backfill did."""
+
+    bars: int
+    symbols: int
+    job_id: str
+    seconds: float  # the Flink job's own duration
+
+    @property
+    def bars_per_second(self) -> float:
+        """Throughput of the Flink job."""
+        return self.bars / self.seconds if self.seconds > 0 else float("nan")
+
+
+def read_bars(path: Path, timeframe: str) -> pd.DataFrame:
+    """The file's bars in canonical columns, sorted by (symbol, bar_start_ms); FeedError if unusable."""
+    if timeframe not in TIMEFRAMES:
+        raise FeedError(f"unknown timeframe {timeframe!r}; use one of {', '.join(TIMEFRAMES)}")
+    if not path.exists():
+        raise FeedError(f"{path}: no such file")
+    suffix = "".join(path.suffixes[-2:]).lower()
+    if suffix.endswith((".parquet", ".pq")):
+        df = pd.read_parquet(path)
+    elif suffix.endswith((".csv", ".csv.gz")):
+        # round_trip: the default float parser is not exact, and backfill must equal streaming bit for bit
+        df = pd.read_csv(path, dtype={"symbol": str, "date": str, "ts": str}, float_precision="round_trip")
+    else:
+        raise FeedError(f"{path}: expected .csv, .csv.gz or .parquet")
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if "ts" not in df.columns and "date" not in df.columns:
+        missing.append("ts or date")
+    if missing:
+        raise FeedError(f"{path}: missing columns {', '.join(missing)}")
+    out = pd.DataFrame({"symbol": df["symbol"].astype(str).str.strip().str.upper()})
+    out["bar_start_ms"] = _bar_start_ms(df, timeframe, path)
+    for col in ("open", "high", "low", "close", "volume"):
+        out[col] = pd.to_numeric(df[col], errors="coerce")
+    out["vwap"] = (
+        pd.to_numeric(df["vwap"], errors="coerce")
+        if "vwap" in df.columns
+        else (out["high"] + out["low"] + out["close"]) / 3
+    )
+    _validate(out, path, timeframe)
+    out["volume"] = out["volume"].astype("int64")
+    out = out.sort_values(["symbol", "bar_start_ms"], kind="stable").reset_index(drop=True)
+    dup = out.duplicated(["symbol", "bar_start_ms"])
+    if dup.any():
+        row = out[dup].iloc[0]
+        raise FeedError(f"{path}: two bars for {row.symbol} at {row.bar_start_ms} (epoch ms)")
+    return out[CANONICAL]
+
+
+def _bar_start_ms(df: pd.DataFrame, timeframe: str, path: Path) -> pd.Series:
+    if "ts" in df.columns:
+        raw = df["ts"].astype(str)
+        numeric = raw.str.fullmatch(r"\d+")
+        ms = pd.Series(np.nan, index=df.index)
+        ms[numeric] = raw[numeric].astype("int64") // 1_000_000
+        iso = ~numeric
+        if iso.any():
+            if not raw[iso].str.contains(r"(?:Z|[+-]\d\d:?\d\d)$", regex=True).all():
+                raise FeedError(f"{path}: ts must be ISO-8601 with an offset or epoch nanoseconds")
+            parsed = pd.to_datetime(raw[iso], utc=True, format="ISO8601", errors="coerce")
+            ms[iso] = parsed.astype("int64") // 1_000_000
+            ms[iso & parsed.isna()] = np.nan
+        if ms.isna().any():
+            raise FeedError(f"{path}: unparseable ts in row {int(ms.isna().idxmax()) + 2}")
+        ms = ms.astype("int64")
+        if timeframe == "1m" and (ms % 60_000 != 0).any():
+            raise FeedError(f"{path}: 1m bars must start on a whole minute")
+        return ms
+    dates = pd.to_datetime(df["date"], format="%Y-%m-%d", errors="coerce")
+    if dates.isna().any():
+        raise FeedError(f"{path}: bad date in row {int(dates.isna().idxmax()) + 2} (want YYYY-MM-DD)")
+    if timeframe != "1d":
+        raise FeedError(f"{path}: a date column makes daily bars; use --timeframe 1d")
+    return dates.map(
+        lambda d: int(datetime.combine(d.date(), SESSION_OPEN, EXCHANGE_TZ).timestamp() * 1000)
+    ).astype("int64")
+
+
+def _validate(df: pd.DataFrame, path: Path, timeframe: str) -> None:
+    prices = df[["open", "high", "low", "close", "vwap"]]
+    bad = ~np.isfinite(prices).all(axis=1) | (prices <= 0).any(axis=1)
+    bad |= ~np.isfinite(df["volume"]) | (df["volume"] < 0) | (df["volume"] % 1 != 0)
+    bad |= (df["symbol"] == "") | (df["symbol"] == "NAN")
+    bad |= (df["high"] < df[["open", "close", "low"]].max(axis=1))
+    bad |= (df["low"] > df[["open", "close"]].min(axis=1))
+    if bad.any():
+        row = int(bad.idxmax())
+        raise FeedError(
+            f"{path}: row {row + 2} is not a valid {timeframe} bar "
+            f"(positive finite prices, low <= open, close <= high, whole non-negative volume): "
+            f"{df.iloc[row].to_dict()}"
+        )
+
+
+def prepare_target(settings: Settings) -> None:
+    """Create the PostgreSQL schema and lake namespace a backfill writes into, if missing."""
+    if settings.postgres_schema != "public":
+        from marketpipe.stack.postgres import SCHEMA_FILE
+
+        with db.connect(settings) as conn:
+            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.postgres_schema}"')
+            conn.execute(f'SET search_path TO "{settings.postgres_schema}"')
+            conn.execute(SCHEMA_FILE.read_bytes())
+    cat = lake.catalog(settings)
+    if settings.lake_gold not in {ns[0] for ns in cat.list_namespaces()}:
+        cat.create_namespace(settings.lake_gold)
+
+
+def run_backfill(
+    settings: Settings, path: Path, timeframe: str, *, progress: bool = True, timeout: float = 1800
+) -> BackfillResult:
+    """Run the backfill job to completion on the local cluster."""
+    from tqdm import tqdm
+
+    bars = read_bars(path, timeframe)
+    work = settings.data_dir / "backfill"
+    work.mkdir(parents=True, exist_ok=True)
+    canonical = work / f"{path.stem}-{timeframe}-{int(time.time() * 1000)}.csv"
+    bars.to_csv(canonical, header=False, index=False, float_format="%.17g")
+    run_settings = settings.model_copy(
+        update={"indicator_timeframe": timeframe, "backfill_path": canonical}
+    )
+    prepare_target(run_settings)
+    jobs = JobManager(run_settings)
+    from marketpipe.jobs.control import PIPELINE_SCRIPT
+
+    job_id = jobs.submit_python(PIPELINE_SCRIPT, ["backfill"], name=job_name("backfill"))
+    deadline = time.monotonic() + timeout
+    with tqdm(desc=f"backfill {path.name} ({len(bars)} bars)", unit="task", total=None,
+              disable=None if progress else True) as bar:
+        while True:
+            details = jobs.job(job_id)
+            state = details.get("state", "UNKNOWN")
+            vertices = details.get("vertices", [])
+            bar.total = len(vertices) or None
+            bar.n = sum(1 for v in vertices if v.get("status") == "FINISHED")
+            bar.set_postfix_str(state)
+            if state == "FINISHED":
+                break
+            if state in ("FAILED", "CANCELED") or time.monotonic() > deadline:
+                if state not in ("FAILED", "CANCELED"):
+                    jobs.cancel(job_id)
+                raise JobError(f"backfill job {job_id} is {state}{jobs._root_cause(job_id)}")
+            time.sleep(0.5)
+    canonical.unlink(missing_ok=True)
+    return BackfillResult(
+        bars=len(bars),
+        symbols=int(bars["symbol"].nunique()),
+        job_id=job_id,
+        seconds=float(details.get("duration", 0)) / 1000,
+    )
