@@ -6,6 +6,7 @@ The same :class:`Settings` object feeds the CLI, the stack launcher, the Flink j
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -61,6 +62,9 @@ class Settings(BaseSettings):
     iceberg_catalog: str = "lake"
     # Bar timeframe the indicators job reads (topic bars.1m today); backfills pass their own.
     indicator_timeframe: str = "1m"
+    # Indicator periods that differ from TA-Lib's defaults, e.g. {"rsi": 9} (udfs.IndicatorConfig);
+    # JSON in MARKETPIPE_INDICATOR_PERIODS. Column names keep their default-period names.
+    indicator_periods: dict[str, float] = Field(default_factory=dict)
     # Where indicator/signal sinks write: a PostgreSQL schema and the lake's gold namespace.
     postgres_schema: str = "public"
     lake_gold: str = "gold"
@@ -135,6 +139,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
+        elif isinstance(value, dict):
+            value = json.dumps(value)
         out[f"MARKETPIPE_{name.upper()}"] = str(value)
     return out
 

@@ -14,6 +14,7 @@ uses a different wrapper over the same math (see :func:`attach_indicators`).
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -22,9 +23,16 @@ from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueState, ValueStateDescriptor
 from pyflink.table import DataTypes, Schema, StreamTableEnvironment, Table
-from pyflink.table.udf import udtf
+from pyflink.table.udf import TableFunction, udtf
 
-from udfs.indicator_set import VALUE_FIELDS, WARM_FIELDS, Bar, IndicatorRow, IndicatorSet
+from udfs.indicator_set import (
+    VALUE_FIELDS,
+    WARM_FIELDS,
+    Bar,
+    IndicatorConfig,
+    IndicatorRow,
+    IndicatorSet,
+)
 from udfs.sessions import session_of
 
 INPUT_COLUMNS = (
@@ -67,7 +75,8 @@ class IndicatorFunction(KeyedProcessFunction):  # type: ignore[misc]
     bad bar cannot poison the symbol's recursive indicators or stop the job.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, config: IndicatorConfig | None = None) -> None:
+        self._config = config
         self._state: ValueState | None = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
@@ -84,7 +93,7 @@ class IndicatorFunction(KeyedProcessFunction):  # type: ignore[misc]
             values = _COLD
         else:
             saved = self._state.value()
-            indicators = IndicatorSet() if saved is None else IndicatorSet.from_state(saved)
+            indicators = IndicatorSet(self._config) if saved is None else IndicatorSet.from_state(saved)
             values = row_values(indicators.update(bar))
             self._state.update(indicators.state())
         yield Row(value[0], value[1], value[5], value[6], *values)
@@ -101,21 +110,22 @@ def attach_indicators(t_env: StreamTableEnvironment, bars: Table, *, batch: bool
     Indicator columns are NULL during warm-up.
 
     ``batch`` (default: read from the environment's ``execution.runtime-mode``) selects the batch
-    wrapper: one Python call per symbol over its whole series (:func:`indicator_series`), because a
+    wrapper: one Python call per symbol over its whole series (:class:`IndicatorSeries`), because a
     per-row KeyedProcessFunction manages only about 12k rows/s per worker in BATCH. Both wrappers
     feed the same :class:`IndicatorSet`, so streaming and backfill compute identical rows.
     """
     names = bars.get_schema().get_field_names()
     if tuple(names) != INPUT_COLUMNS:
         raise ValueError(f"bars must have columns {INPUT_COLUMNS}, got {tuple(names)}")
+    config = config_of(t_env)
     if batch is None:
         mode = str(t_env.get_config().get("execution.runtime-mode", "streaming"))
         batch = mode.lower() == "batch"
     if batch:
-        return _attach_batch(t_env, bars)
+        return _attach_batch(t_env, bars, config)
     ds = t_env.to_data_stream(bars)
     out = ds.key_by(lambda r: r[0], key_type=Types.STRING()).process(
-        IndicatorFunction(), output_type=OUTPUT_TYPE
+        IndicatorFunction(config), output_type=OUTPUT_TYPE
     )
     schema = (
         Schema.new_builder()
@@ -133,21 +143,36 @@ _SERIES_TYPES = (
 )
 
 
-@udtf(result_types=_SERIES_TYPES)  # type: ignore[misc]
-def indicator_series(
-    ts: list[int], o: list[float], h: list[float], low: list[float], c: list[float],
-    v: list[int], vw: list[float],
-) -> Iterator[tuple[Any, ...]]:
+class IndicatorSeries(TableFunction):  # type: ignore[misc]
     """All indicator rows of one symbol's whole bar series (arrays in any order; sorted here)."""
-    indicators = IndicatorSet()
-    for i in sorted(range(len(ts)), key=ts.__getitem__):
-        bar = bar_of((None, ts[i], o[i], h[i], low[i], c[i], v[i], vw[i]))
-        values = _COLD if bar is None else row_values(indicators.update(bar))
-        yield (ts[i], c[i], v[i], *values)
+
+    def __init__(self, config: IndicatorConfig | None = None) -> None:
+        self._config = config
+
+    def eval(  # noqa: PLR0913 - one array per bar field
+        self, ts: list[int], o: list[float], h: list[float], low: list[float], c: list[float],
+        v: list[int], vw: list[float],
+    ) -> Iterator[tuple[Any, ...]]:
+        indicators = IndicatorSet(self._config)
+        for i in sorted(range(len(ts)), key=ts.__getitem__):
+            bar = bar_of((None, ts[i], o[i], h[i], low[i], c[i], v[i], vw[i]))
+            values = _COLD if bar is None else row_values(indicators.update(bar))
+            yield (ts[i], c[i], v[i], *values)
 
 
-def _attach_batch(t_env: StreamTableEnvironment, bars: Table) -> Table:
-    t_env.create_temporary_system_function("mp_indicator_series", indicator_series)
+#: Job configuration key holding the indicator periods as JSON (set by marketpipe/jobs/pipeline.py).
+PERIODS_KEY = "marketpipe.indicator-periods"
+
+
+def config_of(t_env: Any) -> IndicatorConfig:
+    """The indicator periods configured for this job (TA-Lib defaults when none)."""
+    raw = t_env.get_config().get(PERIODS_KEY, "")
+    return IndicatorConfig.from_mapping(json.loads(raw)) if raw else IndicatorConfig()
+
+
+def _attach_batch(t_env: StreamTableEnvironment, bars: Table, config: IndicatorConfig) -> Table:
+    series = udtf(IndicatorSeries(config), result_types=_SERIES_TYPES)
+    t_env.create_temporary_system_function("mp_indicator_series", series)
     t_env.create_temporary_view("mp_indicator_bars", bars)
     out_cols = ", ".join(f"`{c}`" for c in OUTPUT_COLUMNS[1:])
     return t_env.sql_query(

@@ -30,6 +30,38 @@ STATE_VERSION = 2
 
 
 @dataclass(frozen=True, slots=True)
+class IndicatorConfig:
+    """Periods of the indicator set (TA-Lib's defaults).
+
+    The output columns keep their default-period names (``ema_12``, ``rsi_14``, ...) as stable
+    identifiers for the tables and the signal SQL; a deployment that changes a period changes what
+    that column holds, and says so in its configuration (``MARKETPIPE_INDICATOR_PERIODS``).
+    """
+
+    ema_fast: int = 12
+    ema_slow: int = 26
+    rsi: int = 14
+    macd_signal: int = 9
+    sma: int = 20
+    bb_period: int = 20
+    bb_k: float = 2.0
+    atr: int = 14
+    stoch_fastk: int = 14
+    stoch_slowk: int = 3
+    stoch_slowd: int = 3
+    volume_sma: int = 20
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> IndicatorConfig:
+        """A config from ``{"rsi": 9, ...}``; unknown names are an error, not ignored."""
+        known = {f.name: f.type for f in fields(cls)}
+        unknown = set(values) - set(known)
+        if unknown:
+            raise ValueError(f"unknown indicator periods {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**{k: (float(v) if k == "bb_k" else int(v)) for k, v in values.items()})
+
+
+@dataclass(frozen=True, slots=True)
 class Bar:
     """What the indicators need of one closed bar.
 
@@ -94,17 +126,18 @@ WARM_FIELDS: tuple[str, ...] = tuple(n for n in ROW_FIELDS if n not in VALUE_FIE
 class IndicatorSet:
     """Every indicator of the pipeline for one symbol, with small picklable state."""
 
-    def __init__(self) -> None:
-        self._ema_12 = EMA(12)
-        self._ema_26 = EMA(26)
-        self._rsi_14 = RSI(14)
-        self._macd = MACD(12, 26, 9)
-        self._sma_20 = SMA(20)
-        self._bb = BollingerBands(20, 2.0, 2.0)
-        self._atr_14 = ATR(14)
-        self._stoch = Stochastic(14, 3, 3)
+    def __init__(self, config: IndicatorConfig | None = None) -> None:
+        c = config or IndicatorConfig()
+        self._ema_12 = EMA(c.ema_fast)
+        self._ema_26 = EMA(c.ema_slow)
+        self._rsi_14 = RSI(c.rsi)
+        self._macd = MACD(c.ema_fast, c.ema_slow, c.macd_signal)
+        self._sma_20 = SMA(c.sma)
+        self._bb = BollingerBands(c.bb_period, c.bb_k, c.bb_k)
+        self._atr_14 = ATR(c.atr)
+        self._stoch = Stochastic(c.stoch_fastk, c.stoch_slowk, c.stoch_slowd)
         self._vwap = SessionVWAP()
-        self._volume_sma_20 = SMA(20)
+        self._volume_sma_20 = SMA(c.volume_sma)
         self._hist_prev: float | None = None  # macd_hist of the last bar
         self._rsi_prev: float | None = None  # rsi_14 of the last bar
 
@@ -218,10 +251,12 @@ def close_only(close: float, session: str = "") -> Bar:
     return Bar(close, close, close, close, 0.0, close, session)
 
 
-def compute_indicators(bars: Iterable[Bar | float]) -> list[IndicatorRow]:
+def compute_indicators(
+    bars: Iterable[Bar | float], config: IndicatorConfig | None = None
+) -> list[IndicatorRow]:
     """Indicator rows for a whole bar series of one symbol, via the streaming code path.
 
     Plain floats are taken as closes (:func:`close_only`).
     """
-    ind = IndicatorSet()
+    ind = IndicatorSet(config)
     return [ind.update(b) for b in bars]

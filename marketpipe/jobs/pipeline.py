@@ -16,6 +16,7 @@ bars from Kafka: inside the ``bars`` job it would make the planner read the tick
 from __future__ import annotations
 
 import argparse
+import json
 import importlib
 import sys
 from collections.abc import Callable, Sequence
@@ -44,6 +45,8 @@ def table_config(settings: Settings, job: str) -> dict[str, str]:
         # Bars are one row per symbol per minute: small bundles keep indicator latency low.
         "python.fn-execution.bundle.size": "1000",
         "python.fn-execution.bundle.time": "1000",
+        # Read by udfs/flink.py (IndicatorConfig); empty means TA-Lib's default periods.
+        "marketpipe.indicator-periods": json.dumps(settings.indicator_periods),
     }
     if settings.source_idle_timeout_ms > 0:
         # Off by default: our producers heartbeat every partition, and an idle partition that wakes

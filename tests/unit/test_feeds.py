@@ -25,26 +25,10 @@ from marketpipe.feeds.synthetic import UNIVERSE, SyntheticFeed
 from marketpipe.feeds.tick import Tick, heartbeat_json, normalize_conditions
 from marketpipe.settings import Settings
 
+from fakes import RecordingSink
+
 THU_OPEN = datetime(2024, 6, 13, 9, 30, tzinfo=NEW_YORK)  # 13:30 UTC
 THU_OPEN_NS = 1_718_285_400_000_000_000
-
-
-class RecordingSink:
-    """A TickSink that keeps what it was given."""
-
-    def __init__(self) -> None:
-        self.ticks: list[Tick] = []
-        self.heartbeats: list[int] = []
-        self.flushes = 0
-
-    def send(self, tick: Tick) -> None:
-        self.ticks.append(tick)
-
-    def send_heartbeats(self, ts_ns: int) -> None:
-        self.heartbeats.append(ts_ns)
-
-    def flush(self, timeout: float = 30.0) -> None:
-        self.flushes += 1
 
 
 # -- tick wire contract ---------------------------------------------------------------------------

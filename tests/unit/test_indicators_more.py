@@ -381,3 +381,26 @@ def test_bollinger_stddev_is_exact_to_an_ulp() -> None:
         mean = sum(exact) / 20
         sd = sqrt(sum((v - mean) ** 2 for v in exact) / 20)
         assert population_stddev(window) == pytest.approx(sd, rel=4e-16)
+
+
+def test_indicator_periods_are_configurable() -> None:
+    """IndicatorConfig changes the periods; the results still equal TA-Lib for those periods."""
+    import talib
+
+    from udfs.indicator_set import IndicatorConfig, compute_indicators
+
+    rng = np.random.default_rng(11)
+    closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 400)))
+    config = IndicatorConfig.from_mapping({"rsi": 9, "ema_fast": 5, "ema_slow": 35, "sma": 10})
+    rows = compute_indicators([float(c) for c in closes], config)
+    for name, ref in (
+        ("rsi_14", talib.RSI(closes, 9)),
+        ("ema_12", talib.EMA(closes, 5)),
+        ("ema_26", talib.EMA(closes, 35)),
+        ("sma_20", talib.SMA(closes, 10)),
+        ("macd_hist", talib.MACD(closes, 5, 35, 9)[2]),
+    ):
+        got = np.array([np.nan if getattr(r, name) is None else getattr(r, name) for r in rows])
+        np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=name)
+    with pytest.raises(ValueError, match="unknown indicator periods"):
+        IndicatorConfig.from_mapping({"rsi_period": 9})

@@ -21,30 +21,14 @@ from marketpipe.feeds.session import to_ns
 from marketpipe.feeds.tick import Tick
 from marketpipe.feeds.values import parse_iso_ns, parse_number, parse_size, parse_ts
 
+from fakes import RecordingSink
+
 DATA = Path(__file__).resolve().parent.parent / "data"
 SMALL_CSV = DATA / "ticks_small.csv"
 SMALL_PARQUET = DATA / "ticks_small.parquet"
 OPEN_NS = 1_718_285_400_000_000_000  # 2024-06-13 09:30 New York = 13:30 UTC
 OPEN_MS = OPEN_NS // 10**6
 S = 10**9
-
-
-class RecordingSink:
-    """A TickSink that keeps what it was given."""
-
-    def __init__(self) -> None:
-        self.ticks: list[Tick] = []
-        self.heartbeats: list[int] = []
-        self.flushes = 0
-
-    def send(self, tick: Tick) -> None:
-        self.ticks.append(tick)
-
-    def send_heartbeats(self, ts_ns: int) -> None:
-        self.heartbeats.append(ts_ns)
-
-    def flush(self, timeout: float = 30.0) -> None:
-        self.flushes += 1
 
 
 def _t(symbol: str | None, ts_ns: int | None, price: Any, size: Any, exchange: str | None,
