@@ -129,3 +129,8 @@ psql: ## open psql on the stack's database
 .PHONY: clean
 clean: down ## stop the stack and delete its data (.data/)
 	rm -rf .data
+
+BENCH_ARGS ?=
+.PHONY: bench
+bench: install ## benchmarks: indicator math vs TA-Lib, streaming per-update cost, backfill bars/s
+	$(PY) -m bench.run $(BENCH_ARGS)

@@ -1,0 +1,181 @@
+"""``make bench``: indicator math vs TA-Lib, streaming per-update cost, backfill bars/s.
+
+Each measurement runs once (the math is repeated and its median taken) and is reported beside
+TA-Lib computing the same indicators over the same bars. Wall times on a shared, small machine are
+noisy: read the ratios as orders of magnitude. Writes ``bench/results/latest.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # `python bench/run.py`
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import backfill, indicator_math  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "latest.json"
+
+#: (full, quick) sizes.
+SIZES: dict[str, dict[str, int]] = {
+    "full": {"math_bars": 20_000, "math_repeats": 5, "stream_symbols": 50, "stream_bars": 1000,
+             "stream_small_bars": 200, "backfill_symbols": 100, "backfill_bars": 2000},
+    "quick": {"math_bars": 5_000, "math_repeats": 3, "stream_symbols": 20, "stream_bars": 1000,
+              "stream_small_bars": 200, "backfill_symbols": 20, "backfill_bars": 1000},
+}
+
+
+def _progress(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _streaming(size: dict[str, int], timeout: float) -> dict[str, Any]:
+    # Its own process: a fresh JVM, and a hung mini-cluster is bounded by the timeout.
+    cmd = [sys.executable, "-m", "bench.streaming", "--symbols", str(size["stream_symbols"]),
+           "--bars", str(size["stream_bars"]), "--small-bars", str(size["stream_small_bars"])]
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as e:
+        raise backfill.BenchError(f"streaming jobs did not finish in {timeout:.0f}s") from e
+    for line in proc.stderr.splitlines():
+        if line.startswith("  streaming:"):
+            _progress(line)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise backfill.BenchError(f"streaming jobs failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
+def _fmt(x: float | None, unit: str = "") -> str:
+    if x is None:
+        return "-"
+    if abs(x) >= 100:
+        return f"{x:,.0f}{unit}"
+    return f"{x:.3g}{unit}"
+
+
+def _measured(part: Any) -> bool:
+    return isinstance(part, dict) and "error" not in part and "skipped" not in part
+
+
+def table(results: dict[str, Any]) -> str:
+    """The human summary: one row per measurement, pipeline figure beside TA-Lib's."""
+    rows: list[tuple[str, str, str, str]] = []
+    m = results.get("indicator_math")
+    if _measured(m):
+        rows.append((f"1 IndicatorSet.update ({m['bars']} bars, median of {m['repeats']})",
+                     _fmt(m["indicator_set_us_per_update"], " us/bar"),
+                     _fmt(m["talib_us_per_bar"], " us/bar"), _fmt(m["ratio_vs_talib"], "x")))
+    s = results.get("streaming")
+    if _measured(s):
+        shape = f"{s['symbols']}x{s['bars_per_symbol']}"
+        rows.append((f"2 streaming job, marginal ({shape} vs {s['symbols']}x{s['small_bars_per_symbol']})",
+                     _fmt(s["us_per_bar_marginal"], " us/bar"), _fmt(s["talib_us_per_bar"], " us/bar"),
+                     _fmt(s["ratio_vs_talib_marginal"], "x")))
+        rows.append((f"2 streaming job minus no-Python baseline ({shape})",
+                     _fmt(s["us_per_bar_vs_baseline"], " us/bar"), _fmt(s["talib_us_per_bar"], " us/bar"),
+                     _fmt(s["ratio_vs_talib_vs_baseline"], "x")))
+        rows.append((f"2 streaming job throughput ({shape}, {s['python_job_seconds']:.1f}s)",
+                     _fmt(s["python_job_bars_per_second"], " bars/s"),
+                     _fmt(s["talib_bars_per_second"], " bars/s"),
+                     _fmt(s["talib_bars_per_second"] / s["python_job_bars_per_second"], "x")))
+    b = results.get("backfill")
+    if _measured(b):
+        shape = f"{b['symbols']}x{b['bars_per_symbol']}"
+        rows.append((f"3 backfill Flink job ({shape}, {b['job_seconds']:.1f}s)",
+                     _fmt(b["job_bars_per_second"], " bars/s"), _fmt(b["talib_bars_per_second"], " bars/s"),
+                     _fmt(b["ratio_job_vs_talib"], "x")))
+        rows.append((f"3 backfill command wall ({shape}, {b['command_wall_seconds']:.1f}s)",
+                     _fmt(b["command_bars_per_second"], " bars/s"),
+                     _fmt(b["talib_bars_per_second"], " bars/s"), _fmt(b["ratio_command_vs_talib"], "x")))
+    head = ("measurement", "marketpipe", "TA-Lib", "slower by")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in [head, *rows]]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    for name in ("indicator_math", "streaming", "backfill"):
+        part = results.get(name)
+        if isinstance(part, dict) and ("error" in part or "skipped" in part):
+            lines.append(f"{name}: {part.get('error') or part.get('skipped')}")
+    return "\n".join(lines)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Command-line options."""
+    p = argparse.ArgumentParser(
+        prog="python -m bench.run", description=__doc__.split("\n\n")[0],
+        epilog="Sizes (full / quick): math 20000 / 5000 bars; streaming 50x1000 / 20x1000 bars "
+        "(symbols x bars); backfill 100x2000 / 20x1000 bars.",
+    )
+    p.add_argument("--quick", action="store_true", help="smaller sizes (a few minutes)")
+    p.add_argument("--no-stack", action="store_true", help="skip the backfill (needs the local stack)")
+    p.add_argument("--no-streaming", action="store_true", help="skip the PyFlink mini-cluster jobs")
+    p.add_argument("--timeout", type=float, default=900, help="seconds allowed per Flink step (default 900)")
+    p.add_argument("--output", type=Path, default=RESULTS, help=f"JSON results (default {RESULTS.relative_to(ROOT)})")
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the measurements, print the table, write the JSON; 1 if a measurement failed."""
+    args = parse_args(argv)
+    mode = "quick" if args.quick else "full"
+    size = SIZES[mode]
+    started = time.perf_counter()
+    results: dict[str, Any] = {
+        "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "mode": mode,
+        "sizes": size,
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+    }
+    failed = False
+
+    _progress(f"[1/3] indicator math: IndicatorSet.update vs TA-Lib, {size['math_bars']} bars")
+    results["indicator_math"] = indicator_math.run(size["math_bars"], size["math_repeats"])
+
+    if args.no_streaming:
+        results["streaming"] = {"skipped": "--no-streaming"}
+    else:
+        _progress(f"[2/3] streaming: attach_indicators on a PyFlink mini-cluster, "
+                  f"{size['stream_symbols']} symbols x {size['stream_bars']} bars")
+        try:
+            results["streaming"] = _streaming(size, args.timeout)
+        except backfill.BenchError as e:
+            results["streaming"], failed = {"error": str(e)}, True
+
+    if args.no_stack:
+        results["backfill"] = {"skipped": "--no-stack"}
+    else:
+        _progress(f"[3/3] backfill: marketpipe backfill on the local stack, "
+                  f"{size['backfill_symbols']} symbols x {size['backfill_bars']} bars")
+        try:
+            with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp:
+                results["backfill"] = backfill.run(
+                    size["backfill_symbols"], size["backfill_bars"], Path(tmp), args.timeout
+                )
+        except (backfill.BenchError, subprocess.TimeoutExpired) as e:
+            results["backfill"], failed = {"error": str(e)}, True
+
+    results["seconds"] = time.perf_counter() - started
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    print(f"({mode} run, {results['seconds']:.0f}s on {os.cpu_count()} CPUs; one run on a shared machine "
+          f"is noisy; results in {args.output})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
