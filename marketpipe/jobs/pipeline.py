@@ -84,9 +84,7 @@ def _resolve(module: str, function: str) -> Callable[..., Any]:
     return func  # type: ignore[no-any-return]
 
 
-def create_environment(
-    settings: Settings, job: str, *, local_jars: Sequence[str] = ()
-) -> tuple[Any, Any]:
+def create_environment(settings: Settings, job: str) -> tuple[Any, Any]:
     """A streaming StreamExecutionEnvironment + StreamTableEnvironment configured for the pipeline."""
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
@@ -95,8 +93,6 @@ def create_environment(
     conf = Configuration()
     for key, value in table_config(settings, job).items():
         conf.set_string(key, value)
-    if local_jars:
-        conf.set_string("pipeline.jars", ";".join(local_jars))
     env = StreamExecutionEnvironment.get_execution_environment(conf)
     t_env = StreamTableEnvironment.create(
         env, environment_settings=EnvironmentSettings.new_instance().in_streaming_mode().build()
@@ -111,19 +107,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pipeline.py", description=__doc__)
     parser.add_argument("job", choices=JOBS + BATCH_JOBS, help="which job to build")
     parser.add_argument("--explain", action="store_true", help="print the plan instead of running")
-    parser.add_argument(
-        "--local", action="store_true", help="run in an embedded mini-cluster (development only)"
-    )
     args = parser.parse_args(argv)
     settings = load_settings()
-    jars: list[str] = []
-    if args.local:
-        from marketpipe.stack.jars import flink_connector_jars
-
-        jars = [p.resolve().as_uri() for p in flink_connector_jars(settings)]
     if args.job in BATCH_JOBS:
         return _run_batch(settings, args.job, explain=args.explain)
-    env, t_env = create_environment(settings, args.job, local_jars=jars)
+    env, t_env = create_environment(settings, args.job)
     statement_set = build(t_env, load_statements(settings, args.job))
     if args.explain:
         print(statement_set.explain())
