@@ -7,6 +7,7 @@ starts from empty topics and tables.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -19,18 +20,21 @@ import pytest
 
 from marketpipe.settings import REPO_ROOT, Settings, settings_env
 
-TEST_DATA_DIR = REPO_ROOT / ".data" / "test-stack"
+# Two test sessions can run side by side (e.g. while developing): give the second one another
+# MARKETPIPE_TEST_PORT_OFFSET (added to every port; it also gets its own data directory).
+PORT_OFFSET = int(os.environ.get("MARKETPIPE_TEST_PORT_OFFSET", "0"))
+TEST_DATA_DIR = REPO_ROOT / ".data" / ("test-stack" if PORT_OFFSET == 0 else f"test-stack-{PORT_OFFSET}")
 
 
 def test_settings() -> Settings:
     """Settings of the session's test stack (ports away from the defaults)."""
     return Settings(
         data_dir=TEST_DATA_DIR,
-        kafka_port=39092,
-        kafka_controller_port=39093,
-        postgres_port=35432,
-        flink_rest_port=38081,
-        flink_rpc_port=36123,
+        kafka_port=39092 + PORT_OFFSET,
+        kafka_controller_port=39093 + PORT_OFFSET,
+        postgres_port=35432 + PORT_OFFSET,
+        flink_rest_port=38081 + PORT_OFFSET,
+        flink_rpc_port=36123 + PORT_OFFSET,
         checkpoint_interval_ms=2000,
     )
 
@@ -44,7 +48,6 @@ class RunningStack:
     @property
     def env(self) -> dict[str, str]:
         """Environment that points a ``marketpipe`` subprocess at this stack."""
-        import os
 
         return {**os.environ, **settings_env(self.settings)}
 
