@@ -1,18 +1,67 @@
 -- Serving tables the Flink JDBC sinks upsert into (the JDBC connector does not create tables).
 -- Applied by `marketpipe stack up` on every start; idempotent.
 
-CREATE TABLE IF NOT EXISTS bars_1m (
-    symbol       text             NOT NULL,
-    bar_start    timestamptz      NOT NULL,  -- interval [bar_start, bar_end), labelled by its start
-    bar_end      timestamptz      NOT NULL,
-    open         double precision NOT NULL,
-    high         double precision NOT NULL,
-    low          double precision NOT NULL,
-    close        double precision NOT NULL,
-    volume       bigint           NOT NULL,
-    vwap         double precision NOT NULL,
-    trade_count  bigint           NOT NULL,
-    PRIMARY KEY (symbol, bar_start)
+-- Bars per timeframe (docs/bars.md): bars_1m from ticks, bars_5m/15m/1h/1d rolled up from 1m bars,
+-- session-aligned. A bar revised by a late tick within the grace period is updated in place and its
+-- `revision` goes up by one. first/last_trade_at and pv_sum (the VWAP numerator, sum of price*size over
+-- volume-eligible trades) keep bars mergeable. `filled` marks a flat bar made for an empty minute.
+DO $$
+DECLARE tf text;
+BEGIN
+  FOREACH tf IN ARRAY ARRAY['1m', '5m', '15m', '1h', '1d'] LOOP
+    EXECUTE format($ddl$
+      CREATE TABLE IF NOT EXISTS %I (
+        symbol         text             NOT NULL,
+        bar_start      timestamptz      NOT NULL,  -- interval [bar_start, bar_end), labelled by its start
+        bar_end        timestamptz      NOT NULL,
+        open           double precision NOT NULL,
+        high           double precision NOT NULL,
+        low            double precision NOT NULL,
+        close          double precision NOT NULL,
+        volume         bigint           NOT NULL,
+        vwap           double precision NOT NULL,  -- pv_sum / volume; the close when volume is 0
+        trade_count    bigint           NOT NULL,
+        session        text             NOT NULL DEFAULT 'regular',  -- pre, regular, post
+        session_date   date,                        -- trading day in the exchange's calendar
+        first_trade_at timestamptz,
+        last_trade_at  timestamptz,
+        pv_sum         double precision NOT NULL DEFAULT 0,
+        filled         boolean          NOT NULL DEFAULT false,
+        revision       integer          NOT NULL DEFAULT 0,
+        PRIMARY KEY (symbol, bar_start)
+      )$ddl$, 'bars_' || tf);
+    -- tables created by an earlier version of this file get the new columns
+    EXECUTE format($ddl$
+      ALTER TABLE %I
+        ADD COLUMN IF NOT EXISTS session text NOT NULL DEFAULT 'regular',
+        ADD COLUMN IF NOT EXISTS session_date date,
+        ADD COLUMN IF NOT EXISTS first_trade_at timestamptz,
+        ADD COLUMN IF NOT EXISTS last_trade_at timestamptz,
+        ADD COLUMN IF NOT EXISTS pv_sum double precision NOT NULL DEFAULT 0,
+        ADD COLUMN IF NOT EXISTS filled boolean NOT NULL DEFAULT false,
+        ADD COLUMN IF NOT EXISTS revision integer NOT NULL DEFAULT 0
+      $ddl$, 'bars_' || tf);
+  END LOOP;
+END $$;
+
+-- Daily OHLCV loaded in batch from data providers (Stooq, Tiingo, local files) by the Dagster assets
+-- (orchestration/); one row per symbol and trading day of the exchange calendar, replaced when the
+-- day's partition is re-run. bar_start is the regular session's open (09:30 New York for XNYS).
+CREATE TABLE IF NOT EXISTS daily_bars (
+    symbol        text             NOT NULL,
+    session_date  date             NOT NULL,
+    bar_start     timestamptz      NOT NULL,
+    open          double precision NOT NULL,
+    high          double precision NOT NULL,
+    low           double precision NOT NULL,
+    close         double precision NOT NULL,
+    volume        bigint           NOT NULL,
+    adj_close     double precision,           -- the provider's adjusted close, when it offers one
+    dividend      double precision,           -- cash dividend with ex-date on this day, when offered
+    split_factor  double precision,           -- split ratio effective this day, when offered
+    source        text             NOT NULL,  -- stooq, tiingo, file:<name>
+    loaded_at     timestamptz      NOT NULL DEFAULT now(),
+    PRIMARY KEY (symbol, session_date)
 );
 
 -- Indicators per bar timeframe (docs/indicators.md): NULL while an indicator warms up, and a
