@@ -12,6 +12,9 @@ STAMP        := $(VENV)/.installed
 JARS_STAMP   := jvm/.jars-installed
 DBT_VENV     := .venv-dbt
 DBT_STAMP    := $(DBT_VENV)/.installed
+ORCH_VENV    := .venv-orch
+ORCH_STAMP   := $(ORCH_VENV)/.installed
+ORCH_PY      := $(ORCH_VENV)/bin/python
 DEMO_SECONDS ?= 60
 DEMO_KEEP    ?=
 PYTEST_ARGS  ?=
@@ -24,7 +27,7 @@ help: ## list the targets
 	@echo
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
 	@echo
-	@echo "Variables: DEMO_SECONDS=$(DEMO_SECONDS) DEMO_KEEP=1 FILE=ticks.csv PYTEST_ARGS='-k bars'"
+	@echo "Variables: DEMO_SECONDS=$(DEMO_SECONDS) DEMO_KEEP=1 FILE=ticks.csv PYTEST_ARGS='-k bars' START=/END= (backfill)"
 	@echo "Settings:  MARKETPIPE_* environment variables or .env (docs/configuration.md)"
 
 # ---------------------------------------------------------------------------- install
@@ -37,6 +40,7 @@ system-deps: ## apt-get the system packages that are missing (Java 17, Maven, Po
 	command -v mvn  >/dev/null || missing="$$missing maven"; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -63,6 +67,19 @@ $(DBT_STAMP): requirements-dbt.txt
 	$(DBT_VENV)/bin/pip install -q -r requirements-dbt.txt
 	@touch $@
 
+# Dagster + dbt + Soda + Playwright: their pins conflict with PyFlink's (requirements-orchestration.txt).
+# `pip check` verifies the pinned closure (ignoring marketpipe's own PyFlink deps, installed --no-deps).
+$(ORCH_STAMP): requirements-orchestration.txt pyproject.toml
+	@test -x $(ORCH_PY) || $(PYTHON) -m venv $(ORCH_VENV)
+	$(ORCH_PY) -m pip install -q -r requirements-orchestration.txt
+	@out=$$($(ORCH_PY) -m pip check 2>&1 | grep -v -e '^marketpipe ' -e '^No broken'); \
+	  if [ -n "$$out" ]; then echo "$$out"; exit 1; else echo "pip check: closure consistent"; fi
+	$(ORCH_PY) -m pip install -q --no-deps -e .
+	@touch $@
+
+.PHONY: orch-venv
+orch-venv: $(ORCH_STAMP) ## create .venv-orch (Dagster, dagster-dbt, Soda, Playwright) if missing
+
 # `docker compose config` validates docker-compose.yml without an engine. Debian has no Compose v2
 # package, so when the docker CLI lacks the plugin we build it from the Go module proxy (cached).
 COMPOSE_VERSION := v2.40.3
@@ -83,8 +100,13 @@ compose-plugin: ## build the docker compose v2 CLI plugin if the docker CLI lack
 demo: install ## stack up, pipeline job, synthetic feed for DEMO_SECONDS, summary (DEMO_KEEP=1 keeps it up)
 	$(MP) demo --seconds $(DEMO_SECONDS) $(if $(DEMO_KEEP),--keep,)
 
-test: install $(DBT_STAMP) compose-plugin ## the whole suite: unit, pipeline, and integration on the real local stack
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+test: install $(DBT_STAMP) $(ORCH_STAMP) compose-plugin ## the whole suite: unit, pipeline, integration, then orchestration + browser (.venv-orch)
+	$(VENV)/bin/pytest --ignore=tests/orchestration --ignore=tests/browser $(PYTEST_ARGS)
+	$(ORCH_VENV)/bin/pytest tests/orchestration tests/browser $(PYTEST_ARGS)
+
+.PHONY: test-orch
+test-orch: install $(ORCH_STAMP) ## orchestration (Dagster/dbt/Soda on the real stack) and browser tests only
+	$(ORCH_VENV)/bin/pytest tests/orchestration tests/browser $(PYTEST_ARGS)
 
 .PHONY: test-unit
 test-unit: install ## unit tests only (no services)
@@ -122,6 +144,19 @@ summary: ## row counts of topics, PostgreSQL tables and Iceberg tables
 .PHONY: dbt psql
 dbt: $(DBT_STAMP) ## build the dbt models (staging + marts) in PostgreSQL and run their tests
 	$(PY) -m marketpipe.dbt build
+DAGSTER_HOME ?= $(CURDIR)/.data/dagster
+.PHONY: ui backfill check
+ui: install $(ORCH_STAMP) ## Dagster UI + daemon on 127.0.0.1:MARKETPIPE_DAGSTER_PORT (13000), DAGSTER_HOME=.data/dagster
+	@mkdir -p $(DAGSTER_HOME) && touch $(DAGSTER_HOME)/dagster.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME) $(ORCH_VENV)/bin/dagster dev -m orchestration.definitions -h 127.0.0.1 \
+	  -p $$($(ORCH_PY) -c 'from marketpipe.settings import load_settings; print(load_settings().dagster_port)')
+backfill: install $(ORCH_STAMP) ## materialize trading days START=YYYY-MM-DD END=YYYY-MM-DD (progress bar; runs show in the UI)
+	@test -n "$(START)" -a -n "$(END)" || { echo "usage: make backfill START=YYYY-MM-DD END=YYYY-MM-DD"; exit 2; }
+	@mkdir -p $(DAGSTER_HOME) && touch $(DAGSTER_HOME)/dagster.yaml
+	DAGSTER_HOME=$(DAGSTER_HOME) $(ORCH_PY) -m orchestration.backfill $(START) $(END)
+check: $(ORCH_STAMP) ## Soda quality checks on the serving tables (exit 1 on failures)
+	$(MP) check
+
 psql: ## open psql on the stack's database
 	psql "$$($(MP) stack status --json | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["postgres_dsn"])')"
 

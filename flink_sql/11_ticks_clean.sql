@@ -11,9 +11,8 @@
 --   invalid_price    price not a positive finite number below 1e9
 --   bad_size         size missing or not an integer
 --   invalid_size     size not positive
---   late             its one-minute bar had already been emitted when it arrived (the watermark had
---                    passed the bar's end); without this rule the window would drop it silently.
---                    Revising emitted bars within a grace period is a later feature (docs/bars.md).
+-- A clean trade can still end up in no bar (late beyond the grace period, market closed, an official
+-- report, ...): the bar step decides that by market rules and dead-letters it there (12_bars.sql).
 -- ============================================================================================
 
 CREATE VIEW ticks_parsed AS
@@ -27,9 +26,6 @@ SELECT
         WHEN NOT (price > 0 AND price < 1e9)                   THEN 'invalid_price'
         WHEN size IS NULL                                      THEN 'bad_size'
         WHEN size <= 0                                         THEN 'invalid_size'
-        WHEN CURRENT_WATERMARK(event_time) IS NOT NULL
-         AND CURRENT_WATERMARK(event_time) >= TIMESTAMPADD(MILLISECOND, 59999,
-                 TO_TIMESTAMP_LTZ(ts_ns / 60000000000 * 60000, 3))    THEN 'late'
     END AS reject_reason
 FROM (
     SELECT

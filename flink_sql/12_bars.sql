@@ -1,31 +1,57 @@
 -- ============================================================================================
--- 12 · One-minute OHLCV bars in event time
--- A bar covers [T, T+60s) and is labelled by its start T (UTC). It is emitted once, when the watermark
--- passes T+60s. Open and close are the prices of the earliest and latest tick by event time, ties broken
--- by Kafka offset (all ticks of a symbol share a partition, so the offset is arrival order):
--- FIRST_VALUE/LAST_VALUE follow arrival order, so instead the minimum/maximum of a fixed-width
--- "ts_ns|offset" prefix followed by the price picks them exactly, whatever order ticks arrive in.
+-- 12 · Bars by market rules: 1m from ticks, 5m / 15m / 1h / 1d rolled up from 1m
+-- Every rule is in docs/bars.md with its reason. In short:
+--   * a bar covers [T, T+60s) in event time, labelled by its start, and is emitted when the watermark
+--     passes its end; a trade arriving within the grace period after that revises the bar (the row is
+--     re-emitted with revision + 1), a later one is dead-lettered with reason `late`;
+--   * each trade's sale conditions decide, per session, whether it may set open/close, high/low and
+--     volume (the condition table, CTA/UTP by default, docs/conditions.md);
+--   * the listing exchange's opening print sets the open of the first regular-hours bar, its closing
+--     print the close of the last one (even when it prints after 16:00); official open/close reports
+--     are not trades;
+--   * every bar carries its session (pre, regular, post) of the symbol's exchange calendar; nothing is
+--     built on closed days; rollups are session-aligned and 1d is the regular session.
+-- This step is Python (udfs/bars/, pure and tested on its own; udfs/flink_bars.py binds it): the
+-- rules need per-symbol state, timers and a calendar that SQL windows do not have. Its input is the
+-- clean ticks; the rules and reference files come from the settings (MARKETPIPE_BARS_*).
 -- ============================================================================================
 
-CREATE VIEW ticks_ordered AS
-SELECT
-    *,
-    LPAD(CAST(ts_ns AS STRING), 20, '0') || LPAD(CAST(kafka_offset AS STRING), 20, '0')
-        || CAST(price AS STRING) AS order_key    -- 40-character prefix, then the price
+CREATE VIEW bar_input AS
+SELECT symbol, ts_ns, price, size, exchange, conditions, trade_id, kafka_partition, kafka_offset, event_time
 FROM ticks_clean;
 
-CREATE VIEW bars_1m AS
+-- Also registers `ticks_unbarred`: clean trades that are in no bar, with the reason.
+-- @python bars_all = udfs.flink_bars:build_bars(bar_input)
+
+CREATE VIEW bars AS
 SELECT
+    timeframe,
     symbol,
-    window_start                                              AS bar_start,
-    window_end                                                AS bar_end,
-    CAST(SUBSTRING(MIN(order_key) FROM 41) AS DOUBLE)         AS `open`,
-    MAX(price)                                                AS high,
-    MIN(price)                                                AS low,
-    CAST(SUBSTRING(MAX(order_key) FROM 41) AS DOUBLE)         AS `close`,
-    SUM(size)                                                 AS volume,
-    SUM(price * size) / SUM(size)                             AS vwap,
-    COUNT(*)                                                  AS trade_count,
-    window_time                                               AS rowtime   -- keeps the event-time attribute
-FROM TABLE(TUMBLE(TABLE ticks_ordered, DESCRIPTOR(event_time), INTERVAL '1' MINUTE))
-GROUP BY symbol, window_start, window_end, window_time;
+    CAST(TO_TIMESTAMP_LTZ(bar_start_ms, 3) AS TIMESTAMP(3))   AS bar_start,
+    CAST(TO_TIMESTAMP_LTZ(bar_end_ms, 3) AS TIMESTAMP(3))     AS bar_end,
+    `open`, high, low, `close`, volume, vwap, trade_count,
+    session,
+    CAST(session_date AS DATE)                                AS session_date,
+    CAST(TO_TIMESTAMP_LTZ(first_trade_ms, 3) AS TIMESTAMP(3)) AS first_trade_at,
+    CAST(TO_TIMESTAMP_LTZ(last_trade_ms, 3) AS TIMESTAMP(3))  AS last_trade_at,
+    pv_sum,
+    filled,
+    revision
+FROM bars_all;
+
+CREATE VIEW bars_1m AS SELECT * FROM bars WHERE timeframe = '1m';
+
+-- The dead-letter path: records that failed cleaning (11) and clean trades in no bar (above).
+-- A trade in no bar is written back as JSON of its clean fields.
+CREATE VIEW ticks_dead AS
+SELECT kafka_partition, kafka_offset, reason, symbol, payload, CAST(received_at AS TIMESTAMP(3)) AS received_at
+FROM ticks_rejected
+UNION ALL
+SELECT
+    kafka_partition, kafka_offset, reason, symbol,
+    JSON_OBJECT(
+        'symbol' VALUE symbol, 'ts_ns' VALUE ts_ns, 'price' VALUE price, 'size' VALUE size,
+        'exchange' VALUE exchange, 'conditions' VALUE conditions, 'trade_id' VALUE trade_id
+    ) AS payload,
+    CAST(TO_TIMESTAMP_LTZ(ts_ns / 1000000, 3) AS TIMESTAMP(3)) AS received_at
+FROM ticks_unbarred;

@@ -2,10 +2,11 @@
 -- 20 · Job `indicators` — source: bars from Kafka (topic bars.1m, written by job `bars`)
 -- Bars of a symbol share a partition and arrive in bar order, which is the order the recursive
 -- indicators need. Event time is the bar's start; nothing downstream waits on it, it only travels
--- with each row.
+-- with each row. A bar revised by a late tick (revision > 0, docs/bars.md) is re-emitted on the topic;
+-- indicators are recursive and were already computed from the first emission, so they skip revisions.
 -- ============================================================================================
 
-CREATE TABLE bars_{{timeframe}} (
+CREATE TABLE bars_topic (
     symbol       STRING,
     bar_start    TIMESTAMP(3),
     bar_end      TIMESTAMP(3),
@@ -16,6 +17,7 @@ CREATE TABLE bars_{{timeframe}} (
     volume       BIGINT,
     vwap         DOUBLE,
     trade_count  BIGINT,
+    revision     INT,
     rowtime AS CAST(bar_start AS TIMESTAMP_LTZ(3)),
     WATERMARK FOR rowtime AS rowtime
 ) WITH (
@@ -29,3 +31,8 @@ CREATE TABLE bars_{{timeframe}} (
     'value.format'                  = 'json',
     'value.fields-include'          = 'ALL'
 );
+
+CREATE VIEW bars_{{timeframe}} AS
+SELECT symbol, bar_start, bar_end, `open`, high, low, `close`, volume, vwap, trade_count, rowtime
+FROM bars_topic
+WHERE revision = 0 OR revision IS NULL;

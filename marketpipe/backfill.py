@@ -165,13 +165,31 @@ def run_backfill(
         update={"indicator_timeframe": timeframe, "backfill_path": canonical}
     )
     prepare_target(run_settings)
-    jobs = JobManager(run_settings)
+    job_id, details = run_batch_job(
+        run_settings, "backfill", f"backfill {path.name} ({len(bars)} bars)", progress=progress,
+        timeout=timeout,
+    )
+    canonical.unlink(missing_ok=True)
+    return BackfillResult(
+        bars=len(bars),
+        symbols=int(bars["symbol"].nunique()),
+        job_id=job_id,
+        seconds=float(details.get("duration", 0)) / 1000,
+    )
+
+
+def run_batch_job(
+    settings: Settings, job: str, desc: str, *, progress: bool, timeout: float
+) -> tuple[str, dict[str, object]]:
+    """Submit a batch job of marketpipe/jobs/pipeline.py and wait for it with a progress bar."""
+    from tqdm import tqdm
+
     from marketpipe.jobs.control import PIPELINE_SCRIPT
 
-    job_id = jobs.submit_python(PIPELINE_SCRIPT, ["backfill"], name=job_name("backfill"))
+    jobs = JobManager(settings)
+    job_id = jobs.submit_python(PIPELINE_SCRIPT, [job], name=job_name(job))
     deadline = time.monotonic() + timeout
-    with tqdm(desc=f"backfill {path.name} ({len(bars)} bars)", unit="task", total=None,
-              disable=None if progress else True) as bar:
+    with tqdm(desc=desc, unit="task", total=None, disable=None if progress else True) as bar:
         while True:
             details = jobs.job(job_id)
             state = details.get("state", "UNKNOWN")
@@ -180,16 +198,59 @@ def run_backfill(
             bar.n = sum(1 for v in vertices if v.get("status") == "FINISHED")
             bar.set_postfix_str(state)
             if state == "FINISHED":
-                break
+                return job_id, details
             if state in ("FAILED", "CANCELED") or time.monotonic() > deadline:
                 if state not in ("FAILED", "CANCELED"):
                     jobs.cancel(job_id)
-                raise JobError(f"backfill job {job_id} is {state}{jobs._root_cause(job_id)}")
+                raise JobError(f"{job} job {job_id} is {state}{jobs._root_cause(job_id)}")
             time.sleep(0.5)
-    canonical.unlink(missing_ok=True)
-    return BackfillResult(
-        bars=len(bars),
-        symbols=int(bars["symbol"].nunique()),
-        job_id=job_id,
-        seconds=float(details.get("duration", 0)) / 1000,
-    )
+
+
+@dataclass(frozen=True)
+class TicksBackfillResult:
+    """What a ``backfill --ticks`` did."""
+
+    ticks: int
+    job_id: str
+    seconds: float
+
+
+def write_ticks_file(path: Path, out: Path) -> int:
+    """FILE's ticks as the canonical CSV of flink_sql/backfill/10_ticks_file.sql; returns the count.
+
+    Each row is read and normalized exactly as ``marketpipe replay`` does before producing it, and
+    written as the JSON value it would have on Kafka, so both runs see the same records.
+    """
+    import csv
+
+    from marketpipe.feeds.replay import read_ticks
+
+    n = 0
+    with out.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        for n, tick in enumerate(read_ticks(path, source="backfill"), start=1):
+            writer.writerow((-1, n, tick.to_json().decode()))
+    return n
+
+
+def run_ticks_backfill(
+    settings: Settings, path: Path, *, progress: bool = True, timeout: float = 1800
+) -> TicksBackfillResult:
+    """Bars of every timeframe from a tick file, in Flink BATCH mode over the streaming SQL (10-13)."""
+    work = settings.data_dir / "backfill"
+    work.mkdir(parents=True, exist_ok=True)
+    canonical = work / f"{path.stem}-ticks-{int(time.time() * 1000)}.csv"
+    ticks = write_ticks_file(path, canonical)
+    if ticks == 0:
+        canonical.unlink(missing_ok=True)
+        raise FeedError(f"{path}: no ticks")
+    run_settings = settings.model_copy(update={"backfill_path": canonical})
+    prepare_target(run_settings)
+    try:
+        job_id, details = run_batch_job(
+            run_settings, "backfill-ticks", f"backfill {path.name} ({ticks} ticks)", progress=progress,
+            timeout=timeout,
+        )
+    finally:
+        canonical.unlink(missing_ok=True)
+    return TicksBackfillResult(ticks, job_id, float(details.get("duration", 0)) / 1000)  # type: ignore[arg-type]

@@ -5,8 +5,11 @@
     marketpipe feed synthetic --symbols N --rate R --duration S [--accelerate X]
     marketpipe replay PATH [--speed max|N] [--wait]
     marketpipe backfill --bars FILE --timeframe 1m|1d
+    marketpipe backfill --ticks FILE
     marketpipe demo [--seconds S] [--keep]
     marketpipe summary [--json]
+    marketpipe check [--suite daily_bars|bars|session] [--json]
+    marketpipe daily-load --source stooq|tiingo|file --symbols A,B --start D --end D [--file F] [--out CSV]
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from marketpipe.exceptions import MarketpipeError
+from marketpipe.exceptions import ConfigError, MarketpipeError
 from marketpipe.settings import Settings, load_settings
 
 log = logging.getLogger("marketpipe")
@@ -106,7 +109,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _backfill(args: argparse.Namespace, settings: Settings) -> int:
-    from marketpipe.backfill import run_backfill
+    from marketpipe.backfill import run_backfill, run_ticks_backfill
 
     updates = {}
     if args.pg_schema:
@@ -114,6 +117,15 @@ def _backfill(args: argparse.Namespace, settings: Settings) -> int:
     if args.lake_namespace:
         updates["lake_gold"] = args.lake_namespace
     settings = settings.model_copy(update=updates)
+    if args.ticks:
+        ticks = run_ticks_backfill(settings, Path(args.ticks), progress=not args.quiet)
+        print(json.dumps({
+            "ticks": ticks.ticks, "job_id": ticks.job_id, "job_seconds": round(ticks.seconds, 3),
+            "postgres": ", ".join(f"{settings.postgres_schema}.bars_{tf}" for tf in ("1m", "5m", "15m", "1h", "1d")),
+        }))
+        return 0
+    if not args.timeframe:
+        raise SystemExit("marketpipe backfill --bars: --timeframe is required")
     result = run_backfill(settings, Path(args.bars), args.timeframe, progress=not args.quiet)
     print(
         json.dumps(
@@ -138,10 +150,56 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, seconds=args.seconds, keep=args.keep, accelerate=args.accelerate)
 
 
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    # Soda lives in .venv-orch (its pins conflict with PyFlink's): run the scan there as a subprocess.
+    import os
+    import subprocess
+
+    from marketpipe.exceptions import InstallError
+    from marketpipe.settings import REPO_ROOT, settings_env
+
+    python = REPO_ROOT / ".venv-orch" / "bin" / "python"
+    if not python.exists():
+        raise InstallError(f"{python} is missing: run `make orch-venv` (it creates .venv-orch)")
+    argv = [str(python), "-m", "orchestration.quality"]
+    for suite in args.suite or []:
+        argv += ["--suite", suite]
+    if args.json:
+        argv.append("--json")
+    env = {**os.environ, **settings_env(settings)}
+    return subprocess.run(argv, env=env, cwd=REPO_ROOT, check=False).returncode  # noqa: S603
+
+
 def _summary(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe.demo import collect_counts
 
     print(json.dumps(collect_counts(settings), indent=None if args.json else 2, default=str))
+    return 0
+
+
+def _daily_load(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import date
+
+    from marketpipe.loaders import get_loader, write_csv
+
+    try:
+        start, end = date.fromisoformat(args.start), date.fromisoformat(args.end)
+    except ValueError as exc:
+        raise ConfigError(f"--start/--end must be YYYY-MM-DD: {exc}") from None
+    symbols = [s for s in args.symbols.split(",") if s.strip()] if args.symbols else []
+    loader = get_loader(args.source, settings, path=Path(args.file) if args.file else None)
+    bars = loader.load(symbols, start, end)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8", newline="") as out:
+            written = write_csv(bars, out, settings.daily_calendar)
+    else:
+        written = write_csv(bars, sys.stdout, settings.daily_calendar)
+    for reject in loader.last_rejects:
+        print(f"rejected {reject.symbol} {reject.session_date or '-'}: {reject.reason}", file=sys.stderr)
+    print(
+        f"{written} bars{f' -> {args.out}' if args.out else ''}, {len(loader.last_rejects)} rejected",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -190,10 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=_replay)
 
     b = sub.add_parser(
-        "backfill", help="indicators and signals over stored bars, in Flink batch mode (same SQL)"
+        "backfill",
+        help="bars from ticks (--ticks) or indicators and signals from bars (--bars), "
+        "in Flink batch mode over the streaming SQL",
     )
-    b.add_argument("--bars", required=True, help="CSV/Parquet: symbol, ts|date, open, high, low, close, volume[, vwap]")
-    b.add_argument("--timeframe", choices=["1m", "1d"], required=True, help="bar timeframe of the file")
+    what = b.add_mutually_exclusive_group(required=True)
+    what.add_argument("--bars", help="CSV/Parquet: symbol, ts|date, open, high, low, close, volume[, vwap]")
+    what.add_argument("--ticks", help="tick file as for `marketpipe replay`: bars of every timeframe")
+    b.add_argument("--timeframe", choices=["1m", "1d"], help="bar timeframe of a --bars file")
     b.add_argument("--pg-schema", help="PostgreSQL schema to write into (default: public)")
     b.add_argument("--lake-namespace", help="Iceberg namespace for the gold tables (default: gold)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -208,6 +270,21 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("summary", help="row counts of every topic, table and lake table")
     m.add_argument("--json", action="store_true", help="one line of JSON")
     m.set_defaults(func=_summary)
+
+    c = sub.add_parser("check", help="Soda quality checks on the serving tables (exit 1 on failures)")
+    c.add_argument("--suite", action="append", choices=["daily_bars", "bars", "session"],
+                   help="only this suite (repeatable; default all; session only while the market is open)")
+    c.add_argument("--json", action="store_true", help="outcomes as JSON")
+    c.set_defaults(func=_check)
+
+    dl = sub.add_parser("daily-load", help="daily OHLCV bars from Stooq, Tiingo or a file, as CSV")
+    dl.add_argument("--source", choices=["stooq", "tiingo", "file"], required=True)
+    dl.add_argument("--symbols", default="", help="comma-separated, e.g. AAPL,MSFT (file: empty = all)")
+    dl.add_argument("--start", required=True, help="first session date, YYYY-MM-DD (inclusive)")
+    dl.add_argument("--end", required=True, help="last session date, YYYY-MM-DD (inclusive)")
+    dl.add_argument("--file", help="--source file: CSV or Parquet with symbol,date,open,high,low,close,volume")
+    dl.add_argument("--out", help="write CSV here instead of printing it")
+    dl.set_defaults(func=_daily_load)
     return p
 
 

@@ -32,3 +32,31 @@ class FeedError(MarketpipeError):
 
 class WaitTimeout(MarketpipeError):
     """A bounded wait ended before the expected data arrived."""
+
+
+class LoaderError(MarketpipeError):
+    """A daily-bar loader (``marketpipe.loaders``) could not deliver bars; subclasses say why."""
+
+
+class BadSymbolError(LoaderError):
+    """The provider (or file) does not know the symbol, or has no data for it in the range."""
+
+
+class AuthError(LoaderError):
+    """The provider refused our credentials, or none are configured (raised before any request)."""
+
+
+class RateLimitError(LoaderError):
+    """The provider throttled us and retries did not help (429, or Stooq's daily hits limit)."""
+
+
+class ProviderError(LoaderError):
+    """The provider failed (5xx, timeouts after retries) or answered with a malformed body."""
+
+
+class LoaderFileError(LoaderError):
+    """A local daily-bar file cannot be read or lacks required columns."""
+
+
+class CalendarError(LoaderError):
+    """An unknown exchange calendar, or a date it cannot answer for (not a session, out of range)."""

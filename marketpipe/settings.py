@@ -7,6 +7,7 @@ The same :class:`Settings` object feeds the CLI, the stack launcher, the Flink j
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -46,6 +47,9 @@ class Settings(BaseSettings):
     postgres_db: str = "marketpipe"
     postgres_user: str = "marketpipe"
     postgres_password: SecretStr = SecretStr("marketpipe")
+    # Read-only login for BI tools: SELECT on the dbt marts schema only (docs/serving.md).
+    bi_user: str = "marketpipe_bi"
+    bi_password: SecretStr = SecretStr("marketpipe_bi")
 
     flink_rest_port: int = 18081
     flink_rpc_port: int = 16123
@@ -71,11 +75,42 @@ class Settings(BaseSettings):
     # The canonical bars file of a backfill run (set by `marketpipe backfill`, not by users).
     backfill_path: Path | None = None
 
+    # Bar rules (docs/bars.md). Grace: how long after a bar was emitted a late tick still revises it.
+    bars_grace_ms: int = 60_000
+    bars_empty_minutes: str = "none"  # none | flat (a flat bar at the previous close)
+    bars_ineligible_minutes: str = "previous_close"  # previous_close | carry (into the previous bar)
+    bars_extended_hours: bool = True  # build pre/post-market bars (else those trades are dead-lettered)
+    bars_pre_open: str = "04:00"  # exchange local time
+    bars_post_close: str = "20:00"
+    bars_closing_print_wait_ms: int = 60_000  # how long the last regular bar waits for the closing print
+    # Sale-condition table: a shipped one by name (cta_utp) or a CSV path (docs/conditions.md).
+    conditions_table: str = "cta_utp"
+    # Symbol reference (symbol -> listing exchange, calendar): empty = the shipped table.
+    symbols_file: Path | None = None
+    calendar: str = "XNYS"  # exchange calendar of symbols the reference does not list
+
+    # Daily OHLCV loaders (marketpipe.loaders, docs/loaders.md).
+    stooq_base_url: str = "https://stooq.com"
+    tiingo_base_url: str = "https://api.tiingo.com"
+    tiingo_api_key: SecretStr | None = None
+    loader_timeout_s: float = 30.0  # per HTTP request
+    loader_retries: int = 3  # extra attempts after the first, on timeouts, 429 and 5xx
+    loader_rate_limit_per_s: float = 1.0  # requests per second per loader; 0 = unlimited
+    daily_calendar: str = "XNYS"  # exchange_calendars name: trading days and session opens
+
+    # Batch daily OHLCV orchestrated by Dagster (orchestration/, docs/orchestration.md).
+    daily_source: str = "stooq"  # stooq, tiingo or file (then daily_file)
+    daily_file: Path | None = None  # CSV/Parquet of daily bars for the file source
+    daily_symbols: str = "AAPL,MSFT,SPY"  # comma-separated
+    daily_start: date = date(2024, 1, 2)  # first trading-date partition
+    dagster_port: int = 13000  # `make ui`: the Dagster web UI on host:port
+
     # Topics.
     topic_raw: str = "ticks.raw"
     topic_clean: str = "ticks.clean"
     topic_dlq: str = "ticks.dlq"
     topic_bars: str = "bars.1m"
+    topic_rollups: str = "bars.rollups"
     topic_signals: str = "signals"
 
     @property
@@ -125,9 +160,17 @@ class Settings(BaseSettings):
         return REPO_ROOT / "jvm"
 
     @property
+    def daily_symbol_list(self) -> list[str]:
+        """``daily_symbols`` as a list (upper-case, blanks dropped)."""
+        return [s.strip().upper() for s in self.daily_symbols.split(",") if s.strip()]
+
+    @property
     def topics(self) -> list[str]:
         """Every topic the pipeline reads or writes."""
-        return [self.topic_raw, self.topic_clean, self.topic_dlq, self.topic_bars, self.topic_signals]
+        return [
+            self.topic_raw, self.topic_clean, self.topic_dlq, self.topic_bars, self.topic_rollups,
+            self.topic_signals,
+        ]
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,11 @@ from typing import Any
 import pytest
 
 from marketpipe.settings import REPO_ROOT, Settings, settings_env
+
+# Shared fakes import as `from tests.fakes.providers import ...` (unit and orchestration tests alike):
+# that needs the repository root on sys.path, which pytest's rootdir handling does not add here.
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
 
 # Two test sessions can run side by side (e.g. while developing): give the second one another
 # MARKETPIPE_TEST_PORT_OFFSET (added to every port; it also gets its own data directory).

@@ -22,11 +22,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pathlib import Path
+
+from marketpipe.exceptions import ConfigError
 from marketpipe.jobs.sql import SQL_DIR, Statement, load_statements
 from marketpipe.settings import Settings, load_settings
 
 JOBS = ("bars", "indicators")  # the streaming jobs `marketpipe jobs` manages
-BATCH_JOBS = ("backfill",)  # run by `marketpipe backfill`, to completion
+BATCH_JOBS = ("backfill", "backfill-ticks")  # run by `marketpipe backfill`, to completion
 
 
 def job_name(job: str) -> str:
@@ -47,12 +50,38 @@ def table_config(settings: Settings, job: str) -> dict[str, str]:
         "python.fn-execution.bundle.time": "1000",
         # Read by udfs/flink.py (IndicatorConfig); empty means TA-Lib's default periods.
         "marketpipe.indicator-periods": json.dumps(settings.indicator_periods),
+        # Read by udfs/flink_bars.py: bar rules and reference data (docs/bars.md).
+        "marketpipe.bars": json.dumps(bar_config(settings)),
     }
     if settings.source_idle_timeout_ms > 0:
         # Off by default: our producers heartbeat every partition, and an idle partition that wakes
         # up with older data would find the watermark already past it (its ticks would be late).
         conf["table.exec.source.idle-timeout"] = f"{settings.source_idle_timeout_ms} ms"
     return conf
+
+
+def bar_config(settings: Settings) -> dict[str, Any]:
+    """The bar engine's rules and reference files, as udfs/flink_bars.py reads them."""
+    table = settings.conditions_table
+    shipped = {"cta_utp": None}  # name -> path (None: the package's default table)
+    if table not in shipped and not Path(table).is_file():
+        raise ConfigError(
+            f"conditions table {table!r} is neither a shipped table ({', '.join(shipped)}) nor a file"
+        )
+    return {
+        "rules": {
+            "grace_ms": settings.bars_grace_ms,
+            "empty_minutes": settings.bars_empty_minutes,
+            "ineligible_minutes": settings.bars_ineligible_minutes,
+            "extended_hours": settings.bars_extended_hours,
+            "pre_open": settings.bars_pre_open,
+            "post_close": settings.bars_post_close,
+            "closing_print_wait_ms": settings.bars_closing_print_wait_ms,
+        },
+        "conditions_file": shipped[table] if table in shipped else str(Path(table).resolve()),
+        "symbols_file": str(settings.symbols_file) if settings.symbols_file else None,
+        "calendar": settings.calendar,
+    }
 
 
 def build(t_env: Any, statements: Sequence[Statement]) -> Any:

@@ -65,6 +65,7 @@ def template_variables(settings: Settings) -> dict[str, str]:
         "topic_raw": settings.topic_raw,
         "topic_clean": settings.topic_clean,
         "topic_dlq": settings.topic_dlq,
+        "topic_rollups": settings.topic_rollups,
         "topic_bars": settings.topic_bars,
         "topic_signals": settings.topic_signals,
         "watermark_delay_s": f"{settings.watermark_delay_ms / 1000:.3f}",
@@ -149,8 +150,18 @@ def split_statements(text: str, *, source: str = "<sql>") -> Iterator[Statement]
 
 # Which files each job runs: the shared catalog file, then its own decade, in file-name order.
 # The batch backfill runs the indicator files with a file source instead of Kafka and no topic sink.
-JOB_FILES = {"bars": ("0", "1"), "indicators": ("0", "2"), "backfill": ("0", "2")}
-BACKFILL_REPLACES = {"20_bars_source.sql": "backfill/20_bars_file.sql", "24_signals_topic.sql": None}
+JOB_FILES = {
+    "bars": ("0", "1"), "indicators": ("0", "2"), "backfill": ("0", "2"), "backfill-ticks": ("0", "1"),
+}
+# Batch jobs run the streaming job's files with their Kafka sources and sinks swapped for these
+# (None: left out).
+BATCH_REPLACES = {
+    "backfill": {"20_bars_source.sql": "backfill/20_bars_file.sql", "24_signals_topic.sql": None},
+    "backfill-ticks": {
+        "10_ticks_source.sql": "backfill/10_ticks_file.sql",
+        "13_bars_sinks.sql": "backfill/13_bars_sinks.sql",
+    },
+}
 
 
 def job_files(job: str, sql_dir: Path = SQL_DIR) -> list[Path]:
@@ -158,8 +169,8 @@ def job_files(job: str, sql_dir: Path = SQL_DIR) -> list[Path]:
     if job not in JOB_FILES:
         raise ConfigError(f"unknown job {job!r}; jobs are {', '.join(JOB_FILES)}")
     files = sorted(p for p in sql_dir.glob("*.sql") if p.name[:1] in JOB_FILES[job])
-    if job == "backfill":
-        swapped = [BACKFILL_REPLACES.get(p.name, p.name) for p in files]
+    if job in BATCH_REPLACES:
+        swapped = [BATCH_REPLACES[job].get(p.name, p.name) for p in files]
         files = [sql_dir / name for name in swapped if name is not None]
     if not files:
         raise ConfigError(f"no .sql files for job {job!r} in {sql_dir}")

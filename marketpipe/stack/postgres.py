@@ -29,6 +29,8 @@ BIN_ROOT = Path("/usr/lib/postgresql")
 ETC_ROOT = Path("/etc/postgresql")
 SCHEMA_FILE = Path(__file__).with_name("postgres_schema.sql")
 SUPERUSER = "postgres"
+# The schema dbt builds its marts in (dbt_project/macros/generate_schema_name.sql); the BI role reads it.
+MARTS_SCHEMA = "marts"
 START_TIMEOUT_S = 60.0
 # sockaddr_un.sun_path is 108 bytes including the NUL; a longer socket path fails at bind().
 _MAX_SOCKET_PATH = 107
@@ -127,6 +129,48 @@ class PostgresService:
                 conn.execute(SCHEMA_FILE.read_bytes())  # no parameters: several statements are allowed
         except psycopg.Error as exc:
             raise ServiceError(f"postgres: applying {SCHEMA_FILE.name} failed: {exc}") from exc
+        self.provision_bi_role()
+
+    def provision_bi_role(self) -> None:
+        """Create (or reset) the read-only BI login: CONNECT, and SELECT on the ``marts`` schema only.
+
+        Runs as the superuser over the cluster's socket because the app role may not create roles.
+        The role owns nothing and gets no grant on ``public`` or ``staging``; SELECT on tables dbt
+        creates in ``marts`` later comes from the app role's default privileges (dbt also grants on
+        every run, see dbt_project/macros/grant_marts_to_bi.sql). PostgreSQL 15 already denies
+        CREATE on ``public`` to PUBLIC; TEMPORARY is revoked here so the role cannot write at all.
+        Read-only by default transaction is a second guard, not the boundary (a session may unset it).
+        """
+        s = self.settings
+        bi, app = sql.Identifier(s.bi_user), sql.Identifier(s.postgres_user)
+        db, marts = sql.Identifier(s.postgres_db), sql.Identifier(MARTS_SCHEMA)
+        try:
+            with self._superuser_conn(dbname=s.postgres_db) as conn:
+                exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (s.bi_user,)).fetchone()
+                conn.execute(
+                    sql.SQL(
+                        "{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION "
+                        "PASSWORD {}"
+                    ).format(
+                        sql.SQL("ALTER" if exists else "CREATE"),
+                        bi,
+                        sql.Literal(s.bi_password.get_secret_value()),
+                    )
+                )
+                for stmt in (
+                    "ALTER ROLE {bi} SET default_transaction_read_only = on",
+                    "ALTER ROLE {bi} SET search_path = {marts}",
+                    "REVOKE CREATE, TEMPORARY ON DATABASE {db} FROM PUBLIC",
+                    "GRANT CONNECT ON DATABASE {db} TO {bi}",
+                    "CREATE SCHEMA IF NOT EXISTS {marts} AUTHORIZATION {app}",
+                    "GRANT USAGE ON SCHEMA {marts} TO {bi}",
+                    "GRANT SELECT ON ALL TABLES IN SCHEMA {marts} TO {bi}",
+                    "ALTER DEFAULT PRIVILEGES FOR ROLE {app} IN SCHEMA {marts} "
+                    "GRANT SELECT ON TABLES TO {bi}",
+                ):
+                    conn.execute(sql.SQL(stmt).format(bi=bi, app=app, db=db, marts=marts))
+        except psycopg.Error as exc:
+            raise ServiceError(f"postgres: provisioning the BI role {s.bi_user} failed: {exc}") from exc
 
     # --- internals -------------------------------------------------------------------------------
 
@@ -245,12 +289,12 @@ class PostgresService:
             return None
         return pid if comm.startswith("postgres") and process.pid_alive(pid) else None
 
-    def _superuser_conn(self) -> psycopg.Connection[tuple[object, ...]]:
+    def _superuser_conn(self, dbname: str = "postgres") -> psycopg.Connection[tuple[object, ...]]:
         return psycopg.connect(
             host=str(self.socket_dir),
             port=self.settings.postgres_port,
             user=SUPERUSER,
-            dbname="postgres",
+            dbname=dbname,
             autocommit=True,
             connect_timeout=3,
         )

@@ -1,12 +1,15 @@
 select
     symbol::text                    as symbol,
+    session_date::date              as session_date,
     bar_start::timestamptz          as bar_start,
-    bar_end::timestamptz            as bar_end,
     open::double precision          as open_price,
     high::double precision          as high_price,
     low::double precision           as low_price,
     close::double precision         as close_price,
     volume::bigint                  as volume,
-    vwap::double precision          as vwap,
-    trade_count::bigint             as trade_count
-from {{ source('serving', 'bars_1m') }}
+    adj_close::double precision     as adj_close_price,
+    dividend::double precision      as dividend,
+    split_factor::double precision  as split_factor,
+    source::text                    as data_source,
+    loaded_at::timestamptz          as loaded_at
+from {{ source('serving', 'daily_bars') }}

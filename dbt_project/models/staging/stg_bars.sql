@@ -1,0 +1,28 @@
+-- Every bar timeframe the pipeline writes (bars_1m from ticks, bars_5m..bars_1d rolled up from 1m),
+-- one row per symbol, timeframe and bar. The tables share their columns, so one union with a
+-- `timeframe` column stands for the five staging models; renames and types only.
+{% set timeframes = ['1m', '5m', '15m', '1h', '1d'] %}
+
+{% for tf in timeframes %}
+select
+    symbol::text                    as symbol,
+    '{{ tf }}'::text                as timeframe,
+    bar_start::timestamptz          as bar_start,
+    bar_end::timestamptz            as bar_end,
+    open::double precision          as open_price,
+    high::double precision          as high_price,
+    low::double precision           as low_price,
+    close::double precision         as close_price,
+    volume::bigint                  as volume,
+    vwap::double precision          as vwap,
+    trade_count::bigint             as trade_count,
+    session::text                   as session,
+    session_date::date              as session_date,
+    first_trade_at::timestamptz     as first_trade_at,
+    last_trade_at::timestamptz      as last_trade_at,
+    pv_sum::double precision        as pv_sum,
+    filled::boolean                 as is_filled,
+    revision::integer               as revision
+from {{ source('serving', 'bars_' ~ tf) }}
+{% if not loop.last %}union all{% endif %}
+{% endfor %}

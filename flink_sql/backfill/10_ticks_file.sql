@@ -1,0 +1,29 @@
+-- ============================================================================================
+-- backfill/10 · `marketpipe backfill --ticks FILE` — source: a tick file instead of Kafka
+-- Replaces 10_ticks_source.sql in a batch run; 11 (clean) and 12 (bars) are the same files the
+-- streaming job runs, so replay and backfill build bars with the same rules. marketpipe/backfill.py
+-- writes FILE as this canonical CSV: each tick as the JSON value a producer would send, with its row
+-- number standing in for the Kafka offset (it orders ticks with equal timestamps, as the offset does)
+-- and partition -1 marking "from a file" in the dead-letter table.
+-- ============================================================================================
+
+CREATE TABLE ticks_file (
+    kafka_partition  INT,
+    kafka_offset     BIGINT,
+    payload          STRING
+) WITH (
+    'connector' = 'filesystem',
+    'path'      = '{{backfill_path}}',
+    'format'    = 'csv'
+);
+
+CREATE VIEW ticks_raw AS
+SELECT
+    payload,
+    kafka_partition,
+    kafka_offset,
+    CAST(NULL AS TIMESTAMP_LTZ(3))                                AS kafka_ts,
+    COALESCE(JSON_VALUE(payload, '$.kind'), 'trade')              AS kind,
+    TRY_CAST(JSON_VALUE(payload, '$.ts_ns') AS BIGINT)            AS ts_ns,
+    TO_TIMESTAMP_LTZ(COALESCE(TRY_CAST(JSON_VALUE(payload, '$.ts_ns') AS BIGINT) / 1000000, 0), 3) AS event_time
+FROM ticks_file;

@@ -1,0 +1,101 @@
+-- ============================================================================================
+-- backfill/13 · `marketpipe backfill --ticks FILE` — sinks
+-- Replaces 13_bars_sinks.sql in a batch run: the bars of every timeframe are upserted into the same
+-- PostgreSQL tables as the streaming job's ({{pg_schema}}.bars_1m ... bars_1d; `--pg-schema` points
+-- them elsewhere, e.g. to compare a backfill with a replay), and ticks in no bar into
+-- {{pg_schema}}.ticks_dlq with partition -1. Kafka topics and the append-only lake are left alone: a
+-- backfill of data the stream already saw would duplicate it there.
+-- ============================================================================================
+
+CREATE TABLE pg_bars_1m (
+    symbol STRING, bar_start TIMESTAMP(3), bar_end TIMESTAMP(3), `open` DOUBLE, high DOUBLE, low DOUBLE,
+    `close` DOUBLE, volume BIGINT, vwap DOUBLE, trade_count BIGINT, session STRING, session_date DATE,
+    first_trade_at TIMESTAMP(3), last_trade_at TIMESTAMP(3), pv_sum DOUBLE, filled BOOLEAN, revision INT,
+    PRIMARY KEY (symbol, bar_start) NOT ENFORCED
+) WITH (
+    'connector' = 'jdbc', 'url' = '{{jdbc_url}}', 'table-name' = '{{pg_schema}}.bars_1m',
+    'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}',
+    'sink.buffer-flush.max-rows' = '5000'
+);
+
+CREATE TABLE pg_bars_5m (
+    symbol STRING, bar_start TIMESTAMP(3), bar_end TIMESTAMP(3), `open` DOUBLE, high DOUBLE, low DOUBLE,
+    `close` DOUBLE, volume BIGINT, vwap DOUBLE, trade_count BIGINT, session STRING, session_date DATE,
+    first_trade_at TIMESTAMP(3), last_trade_at TIMESTAMP(3), pv_sum DOUBLE, filled BOOLEAN, revision INT,
+    PRIMARY KEY (symbol, bar_start) NOT ENFORCED
+) WITH (
+    'connector' = 'jdbc', 'url' = '{{jdbc_url}}', 'table-name' = '{{pg_schema}}.bars_5m',
+    'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}',
+    'sink.buffer-flush.max-rows' = '5000'
+);
+
+CREATE TABLE pg_bars_15m (
+    symbol STRING, bar_start TIMESTAMP(3), bar_end TIMESTAMP(3), `open` DOUBLE, high DOUBLE, low DOUBLE,
+    `close` DOUBLE, volume BIGINT, vwap DOUBLE, trade_count BIGINT, session STRING, session_date DATE,
+    first_trade_at TIMESTAMP(3), last_trade_at TIMESTAMP(3), pv_sum DOUBLE, filled BOOLEAN, revision INT,
+    PRIMARY KEY (symbol, bar_start) NOT ENFORCED
+) WITH (
+    'connector' = 'jdbc', 'url' = '{{jdbc_url}}', 'table-name' = '{{pg_schema}}.bars_15m',
+    'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}',
+    'sink.buffer-flush.max-rows' = '5000'
+);
+
+CREATE TABLE pg_bars_1h (
+    symbol STRING, bar_start TIMESTAMP(3), bar_end TIMESTAMP(3), `open` DOUBLE, high DOUBLE, low DOUBLE,
+    `close` DOUBLE, volume BIGINT, vwap DOUBLE, trade_count BIGINT, session STRING, session_date DATE,
+    first_trade_at TIMESTAMP(3), last_trade_at TIMESTAMP(3), pv_sum DOUBLE, filled BOOLEAN, revision INT,
+    PRIMARY KEY (symbol, bar_start) NOT ENFORCED
+) WITH (
+    'connector' = 'jdbc', 'url' = '{{jdbc_url}}', 'table-name' = '{{pg_schema}}.bars_1h',
+    'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}',
+    'sink.buffer-flush.max-rows' = '5000'
+);
+
+CREATE TABLE pg_bars_1d (
+    symbol STRING, bar_start TIMESTAMP(3), bar_end TIMESTAMP(3), `open` DOUBLE, high DOUBLE, low DOUBLE,
+    `close` DOUBLE, volume BIGINT, vwap DOUBLE, trade_count BIGINT, session STRING, session_date DATE,
+    first_trade_at TIMESTAMP(3), last_trade_at TIMESTAMP(3), pv_sum DOUBLE, filled BOOLEAN, revision INT,
+    PRIMARY KEY (symbol, bar_start) NOT ENFORCED
+) WITH (
+    'connector' = 'jdbc', 'url' = '{{jdbc_url}}', 'table-name' = '{{pg_schema}}.bars_1d',
+    'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}',
+    'sink.buffer-flush.max-rows' = '5000'
+);
+
+CREATE TABLE pg_ticks_dlq (
+    kafka_partition INT, kafka_offset BIGINT, reason STRING, symbol STRING, payload STRING,
+    received_at TIMESTAMP(3),
+    PRIMARY KEY (kafka_partition, kafka_offset) NOT ENFORCED
+) WITH (
+    'connector' = 'jdbc', 'url' = '{{jdbc_url}}', 'table-name' = '{{pg_schema}}.ticks_dlq',
+    'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}'
+);
+
+INSERT INTO pg_bars_1m
+SELECT symbol, bar_start, bar_end, `open`, high, low, `close`, volume, vwap, trade_count, session,
+       session_date, first_trade_at, last_trade_at, pv_sum, filled, revision
+FROM bars WHERE timeframe = '1m';
+
+INSERT INTO pg_bars_5m
+SELECT symbol, bar_start, bar_end, `open`, high, low, `close`, volume, vwap, trade_count, session,
+       session_date, first_trade_at, last_trade_at, pv_sum, filled, revision
+FROM bars WHERE timeframe = '5m';
+
+INSERT INTO pg_bars_15m
+SELECT symbol, bar_start, bar_end, `open`, high, low, `close`, volume, vwap, trade_count, session,
+       session_date, first_trade_at, last_trade_at, pv_sum, filled, revision
+FROM bars WHERE timeframe = '15m';
+
+INSERT INTO pg_bars_1h
+SELECT symbol, bar_start, bar_end, `open`, high, low, `close`, volume, vwap, trade_count, session,
+       session_date, first_trade_at, last_trade_at, pv_sum, filled, revision
+FROM bars WHERE timeframe = '1h';
+
+INSERT INTO pg_bars_1d
+SELECT symbol, bar_start, bar_end, `open`, high, low, `close`, volume, vwap, trade_count, session,
+       session_date, first_trade_at, last_trade_at, pv_sum, filled, revision
+FROM bars WHERE timeframe = '1d';
+
+INSERT INTO pg_ticks_dlq
+SELECT kafka_partition, kafka_offset, reason, symbol, payload, COALESCE(received_at, TIMESTAMP '1970-01-01 00:00:00')
+FROM ticks_dead;

@@ -1,0 +1,118 @@
+"""What goes into and comes out of the bar engine, and the rules it follows (docs/bars.md).
+
+Times are integer epoch nanoseconds (UTC) inside the engine: tick timestamps are nanoseconds on the
+wire, and bar boundaries (whole minutes) are exact in any unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, time
+
+NS_PER_MS = 1_000_000
+MINUTE_NS = 60_000_000_000
+
+#: Rollup timeframes derived from 1m bars, with their length (1d is the regular session).
+ROLLUPS: dict[str, int] = {"5m": 5 * MINUTE_NS, "15m": 15 * MINUTE_NS, "1h": 60 * MINUTE_NS, "1d": 0}
+TIMEFRAMES = ("1m", *ROLLUPS)
+
+#: Reasons a tick does not become part of a bar (each lands in the dead-letter path).
+LATE = "late"                        # later than the grace period after its bar was emitted
+MARKET_CLOSED = "market_closed"      # no session of the symbol's calendar at that time
+EXTENDED_HOURS = "extended_hours"    # pre/post-market trade while extended hours are off
+OFFICIAL_REPORT = "official_report"  # an official open/close report: not a trade
+
+
+@dataclass(frozen=True, slots=True)
+class Trade:
+    """One clean trade tick. ``seq`` orders ticks with equal timestamps (the Kafka offset)."""
+
+    ts_ns: int
+    price: float
+    size: int
+    exchange: str | None = None
+    conditions: str | None = None
+    seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class BarRules:
+    """The configurable parts of the bar rules (settings ``MARKETPIPE_BARS_*``)."""
+
+    grace_ms: int = 60_000                 # allowed lateness after a bar was emitted
+    empty_minutes: str = "none"            # "none" | "flat"
+    ineligible_minutes: str = "previous_close"   # "previous_close" | "carry"
+    extended_hours: bool = True
+    pre_open: time = time(4, 0)
+    post_close: time = time(20, 0)
+    closing_print_wait_ms: int = 60_000    # hold the last regular bar this long for the closing print
+    rollups: tuple[str, ...] = ("5m", "15m", "1h", "1d")
+
+    def __post_init__(self) -> None:
+        if self.empty_minutes not in ("none", "flat"):
+            raise ValueError(f"empty_minutes must be 'none' or 'flat', not {self.empty_minutes!r}")
+        if self.ineligible_minutes not in ("previous_close", "carry"):
+            raise ValueError(
+                f"ineligible_minutes must be 'previous_close' or 'carry', not {self.ineligible_minutes!r}"
+            )
+        if self.grace_ms < 0 or self.closing_print_wait_ms < 0:
+            raise ValueError("grace_ms and closing_print_wait_ms must be >= 0")
+        unknown = set(self.rollups) - set(ROLLUPS)
+        if unknown:
+            raise ValueError(f"unknown rollup timeframes {sorted(unknown)}; use {list(ROLLUPS)}")
+
+
+@dataclass(frozen=True, slots=True)
+class BarRow:
+    """One emitted bar of any timeframe; re-emitted with ``revision`` + 1 when revised."""
+
+    timeframe: str
+    symbol: str
+    bar_start_ns: int
+    bar_end_ns: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: int
+    vwap: float
+    trade_count: int
+    session: str
+    session_date: date
+    first_trade_ns: int | None
+    last_trade_ns: int | None
+    pv_sum: float
+    filled: bool = False
+    revision: int = 0
+
+    def key(self) -> tuple[str, str, int]:
+        """Identity of the bar: a revision has the same key."""
+        return (self.timeframe, self.symbol, self.bar_start_ns)
+
+    def values(self) -> tuple[object, ...]:
+        """Everything but the revision: what backfill and replay must agree on."""
+        return (
+            self.timeframe, self.symbol, self.bar_start_ns, self.bar_end_ns, self.open, self.high,
+            self.low, self.close, self.volume, self.vwap, self.trade_count, self.session,
+            self.session_date, self.first_trade_ns, self.last_trade_ns, self.pv_sum, self.filled,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A trade that is in no bar, and why."""
+
+    trade: Trade
+    reason: str
+
+
+@dataclass(slots=True)
+class Output:
+    """What one call into the engine produced."""
+
+    bars: list[BarRow] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+    def extend(self, other: Output) -> None:
+        self.bars.extend(other.bars)
+        self.rejected.extend(other.rejected)

@@ -1,0 +1,264 @@
+"""Thin PyFlink binding of the bar engine (:mod:`udfs.bars`), used by ``flink_sql/12_bars.sql``.
+
+Streaming: clean ticks -> ``key_by(symbol)`` -> :class:`BarFunction`, a KeyedProcessFunction that
+keeps one :class:`~udfs.bars.BarEngine` state per symbol in Flink ``ValueState`` (checkpointed)
+and wakes up on event-time timers, so bars close when the watermark passes their end even if the
+symbol trades no more. Trades the engine rejects (late, market closed, ...) leave on a side
+output. Batch (``marketpipe backfill --ticks``): each symbol's whole tick list goes to Python in
+one call (:class:`BarSeries`) and runs through the same engine. Both register the same two
+views, so the SQL after this step is identical in both modes.
+
+Rules and reference data come from the job configuration (:data:`CONFIG_KEY`, JSON written by
+marketpipe/jobs/pipeline.py from the settings).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import time
+from typing import Any
+
+from pyflink.common import Row, Types
+from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
+from pyflink.datastream.state import ValueState, ValueStateDescriptor
+from pyflink.table import DataTypes, Schema, StreamTableEnvironment, Table
+from pyflink.table.udf import TableFunction, udtf
+
+from udfs.bars.engine import BarEngine, Context
+from udfs.bars.model import NS_PER_MS, BarRow, BarRules, Output, Trade
+from udfs.market.calendar import get_calendar
+from udfs.market.conditions import ConditionTable
+from udfs.market.reference import SymbolReference
+
+#: Job configuration key holding the bar rules and reference files as JSON.
+CONFIG_KEY = "marketpipe.bars"
+
+INPUT_COLUMNS = (
+    "symbol", "ts_ns", "price", "size", "exchange", "conditions", "trade_id",
+    "kafka_partition", "kafka_offset", "event_time",
+)
+BAR_COLUMNS = (
+    "timeframe", "symbol", "bar_start_ms", "bar_end_ms", "open", "high", "low", "close", "volume",
+    "vwap", "trade_count", "session", "session_date", "first_trade_ms", "last_trade_ms", "pv_sum",
+    "filled", "revision",
+)
+BAR_TYPES = [
+    Types.STRING(), Types.STRING(), Types.LONG(), Types.LONG(), Types.DOUBLE(), Types.DOUBLE(),
+    Types.DOUBLE(), Types.DOUBLE(), Types.LONG(), Types.DOUBLE(), Types.LONG(), Types.STRING(),
+    Types.STRING(), Types.LONG(), Types.LONG(), Types.DOUBLE(), Types.BOOLEAN(), Types.INT(),
+]
+REJECT_COLUMNS = (
+    "kafka_partition", "kafka_offset", "reason", "symbol", "ts_ns", "price", "size", "exchange",
+    "conditions", "trade_id",
+)
+REJECT_TYPES = [
+    Types.INT(), Types.LONG(), Types.STRING(), Types.STRING(), Types.LONG(), Types.DOUBLE(),
+    Types.LONG(), Types.STRING(), Types.STRING(), Types.STRING(),
+]
+REJECTED = OutputTag("rejected", Types.ROW_NAMED(list(REJECT_COLUMNS), REJECT_TYPES))
+
+
+class Reference:
+    """Rules plus reference data, built from the job configuration; one Context per symbol."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        rules = dict(config.get("rules", {}))
+        for key in ("pre_open", "post_close"):
+            if isinstance(rules.get(key), str):
+                rules[key] = time.fromisoformat(rules[key])
+        if "rollups" in rules:
+            rules["rollups"] = tuple(rules["rollups"])
+        self.rules = BarRules(**rules)
+        path = config.get("conditions_file")
+        self.conditions = ConditionTable.from_csv(path) if path else ConditionTable.default()
+        path = config.get("symbols_file")
+        calendar = config.get("calendar", "XNYS")
+        self.symbols = (
+            SymbolReference.from_csv(path, default_calendar=calendar) if path
+            else SymbolReference.default()
+        )
+        self._contexts: dict[str, Context] = {}
+
+    def context(self, symbol: str) -> Context:
+        ctx = self._contexts.get(symbol)
+        if ctx is None:
+            info = self.symbols.lookup(symbol)
+            cal = get_calendar(info.calendar, self.rules.pre_open, self.rules.post_close)
+            ctx = self._contexts[symbol] = Context(self.rules, self.conditions, cal, info.listing_exchange)
+        return ctx
+
+
+def bar_values(row: BarRow) -> tuple[Any, ...]:
+    """A bar as a tuple in :data:`BAR_COLUMNS` order."""
+    return (
+        row.timeframe, row.symbol, row.bar_start_ns // NS_PER_MS, row.bar_end_ns // NS_PER_MS,
+        row.open, row.high, row.low, row.close, row.volume, row.vwap, row.trade_count, row.session,
+        row.session_date.isoformat(),
+        None if row.first_trade_ns is None else row.first_trade_ns // NS_PER_MS,
+        None if row.last_trade_ns is None else row.last_trade_ns // NS_PER_MS,
+        row.pv_sum, row.filled, row.revision,
+    )
+
+
+def trade_of(value: Any) -> Trade:
+    """A :class:`Trade` from an input row (:data:`INPUT_COLUMNS`)."""
+    return Trade(value[1], value[2], value[3], value[4], value[5], value[8] or 0)
+
+
+class BarFunction(KeyedProcessFunction):  # type: ignore[misc]
+    """Keyed by symbol: trades in, bars out (rejected trades on the :data:`REJECTED` side output)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._config = config
+        self._ref: Reference | None = None
+        self._state: ValueState | None = None
+        self._originals: ValueState | None = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self._ref = Reference(self._config)
+        self._state = runtime_context.get_state(
+            ValueStateDescriptor("bar_engine", Types.PICKLED_BYTE_ARRAY())
+        )
+
+    def _engine(self, symbol: str) -> BarEngine:
+        assert self._ref is not None and self._state is not None
+        saved = self._state.value()
+        ctx = self._ref.context(symbol)
+        return BarEngine(symbol, ctx) if saved is None else BarEngine.loads(saved, ctx)
+
+    def _finish(self, engine: BarEngine, out: Output, ctx: Any, rows: dict[int, Any]) -> Iterator[Any]:
+        assert self._state is not None
+        self._state.update(engine.dumps())
+        wake = engine.next_wakeup_ns()
+        if wake is not None:
+            ctx.timer_service().register_event_time_timer(wake // NS_PER_MS)
+        for bar in out.bars:
+            yield Row(*bar_values(bar))
+        for rej in out.rejected:
+            src = rows.get(id(rej.trade))
+            yield REJECTED, Row(
+                src[7] if src else None, src[8] if src else None, rej.reason, engine.state.symbol,
+                rej.trade.ts_ns, rej.trade.price, rej.trade.size, rej.trade.exchange,
+                rej.trade.conditions, src[6] if src else None,
+            )
+
+    def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+        engine = self._engine(value[0])
+        trade = trade_of(value)
+        wm = ctx.timer_service().current_watermark()
+        out = engine.add(trade, wm * NS_PER_MS if wm > 0 else None)
+        yield from self._finish(engine, out, ctx, {id(trade): value})
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
+        engine = self._engine(ctx.get_current_key())
+        wm = max(ctx.timer_service().current_watermark(), timestamp)
+        yield from self._finish(engine, engine.advance(wm * NS_PER_MS), ctx, {})
+
+
+def config_of(t_env: Any) -> dict[str, Any]:
+    """The bar configuration of this job (defaults when none was set)."""
+    raw = t_env.get_config().get(CONFIG_KEY, "")
+    return json.loads(raw) if raw else {}
+
+
+def build_bars(t_env: StreamTableEnvironment, ticks: Table, *, batch: bool | None = None) -> Table:
+    """Bars of every timeframe from clean ticks; also registers the view ``ticks_unbarred``.
+
+    ``ticks`` must have :data:`INPUT_COLUMNS` (``event_time`` the rowtime attribute in
+    streaming). The result has :data:`BAR_COLUMNS`; ``ticks_unbarred`` has :data:`REJECT_COLUMNS`
+    (trades in no bar, with the reason).
+    """
+    names = tuple(ticks.get_schema().get_field_names())
+    if names != INPUT_COLUMNS:
+        raise ValueError(f"ticks must have columns {INPUT_COLUMNS}, got {names}")
+    config = config_of(t_env)
+    Reference(config)  # fail at job build time, with a clear error, on a bad table or rule
+    if batch is None:
+        mode = str(t_env.get_config().get("execution.runtime-mode", "streaming"))
+        batch = mode.lower() == "batch"
+    if batch:
+        return _build_batch(t_env, ticks, config)
+    ds = t_env.to_data_stream(ticks)
+    bars = ds.key_by(lambda r: r[0], key_type=Types.STRING()).process(
+        BarFunction(config), output_type=Types.ROW_NAMED(list(BAR_COLUMNS), BAR_TYPES)
+    )
+    rejected = bars.get_side_output(REJECTED)
+    t_env.create_temporary_view("ticks_unbarred", t_env.from_data_stream(rejected))
+    return t_env.from_data_stream(bars)
+
+
+_SERIES_COLUMNS = ("kind", *BAR_COLUMNS[:1], *BAR_COLUMNS[2:], *REJECT_COLUMNS)
+_SERIES_TYPES = (
+    [DataTypes.STRING(), DataTypes.STRING(), DataTypes.BIGINT(), DataTypes.BIGINT(),
+     DataTypes.DOUBLE(), DataTypes.DOUBLE(), DataTypes.DOUBLE(), DataTypes.DOUBLE(),
+     DataTypes.BIGINT(), DataTypes.DOUBLE(), DataTypes.BIGINT(), DataTypes.STRING(),
+     DataTypes.STRING(), DataTypes.BIGINT(), DataTypes.BIGINT(), DataTypes.DOUBLE(),
+     DataTypes.BOOLEAN(), DataTypes.INT()]
+    + [DataTypes.INT(), DataTypes.BIGINT(), DataTypes.STRING(), DataTypes.STRING(),
+       DataTypes.BIGINT(), DataTypes.DOUBLE(), DataTypes.BIGINT(), DataTypes.STRING(),
+       DataTypes.STRING(), DataTypes.STRING()]
+)
+
+
+class BarSeries(TableFunction):  # type: ignore[misc]
+    """Every bar and rejected trade of one symbol's whole tick list (batch)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self._config = config
+        self._ref: Reference | None = None
+
+    def eval(  # noqa: PLR0913 - one array per tick field
+        self, symbol: str, ts: list[int], px: list[float], sz: list[int], ex: list[str],
+        cond: list[str], tid: list[str], part: list[int], off: list[int],
+    ) -> Iterator[tuple[Any, ...]]:
+        if self._ref is None:
+            self._ref = Reference(self._config)
+        engine = BarEngine(symbol, self._ref.context(symbol))
+        trades = [
+            Trade(ts[i], px[i], sz[i], ex[i] or None, cond[i] or None, off[i]) for i in range(len(ts))
+        ]
+        index = {id(t): i for i, t in enumerate(trades)}
+        out = Output()
+        for t in sorted(trades, key=lambda t: (t.ts_ns, t.seq)):
+            out.extend(engine.add(t))
+        out.extend(engine.finish())
+        empty_reject = (None,) * len(REJECT_COLUMNS)
+        for bar in out.bars:
+            v = bar_values(bar)
+            yield ("bar", v[0], *v[2:], *empty_reject)
+        empty_bar = (None,) * (len(BAR_COLUMNS) - 1)
+        for rej in out.rejected:
+            i = index[id(rej.trade)]
+            t = rej.trade
+            yield ("rejected", *empty_bar, part[i], off[i], rej.reason, symbol, t.ts_ns, t.price,
+                   t.size, t.exchange, t.conditions, tid[i] or None)
+
+
+def _build_batch(t_env: StreamTableEnvironment, ticks: Table, config: dict[str, Any]) -> Table:
+    series = udtf(BarSeries(config), result_types=_SERIES_TYPES)
+    t_env.create_temporary_system_function("mp_bar_series", series)
+    t_env.create_temporary_view("mp_bar_ticks", ticks)
+    cols = ", ".join(f"`{c}`" for c in _SERIES_COLUMNS)
+    t_env.create_temporary_view("mp_bar_series_rows", t_env.sql_query(
+        f"""
+        SELECT s.symbol AS sym, t.*
+        FROM (
+            SELECT symbol, ARRAY_AGG(ts_ns) AS ts, ARRAY_AGG(price) AS px, ARRAY_AGG(size) AS sz,
+                   ARRAY_AGG(COALESCE(exchange, '')) AS ex, ARRAY_AGG(COALESCE(conditions, '')) AS cond,
+                   ARRAY_AGG(COALESCE(trade_id, '')) AS tid, ARRAY_AGG(kafka_partition) AS part,
+                   ARRAY_AGG(kafka_offset) AS off
+            FROM mp_bar_ticks GROUP BY symbol
+        ) AS s,
+        LATERAL TABLE(mp_bar_series(s.symbol, s.ts, s.px, s.sz, s.ex, s.cond, s.tid, s.part, s.off))
+            AS t({cols})
+        """
+    ))
+    bar_cols = ", ".join(["timeframe", "sym AS symbol", *(f"`{c}`" for c in BAR_COLUMNS[2:])])
+    rej_cols = ", ".join(f"`{c}`" for c in REJECT_COLUMNS)
+    t_env.create_temporary_view(
+        "ticks_unbarred",
+        t_env.sql_query(f"SELECT {rej_cols} FROM mp_bar_series_rows WHERE kind = 'rejected'"),
+    )
+    return t_env.sql_query(f"SELECT {bar_cols} FROM mp_bar_series_rows WHERE kind = 'bar'")
