@@ -103,7 +103,10 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
         file=sys.stderr,
     )
     if args.wait:
-        wait_for_bars(settings, summary.expected_bars, timeout=args.timeout, progress=not args.quiet)
+        from marketpipe.jobs.pipeline import bar_config
+
+        expected = summary.expected_bars_by_rules(bar_config(settings))
+        wait_for_bars(settings, expected, timeout=args.timeout, progress=not args.quiet)
         print(f"all {len(summary.expected_bars)} bars are in postgres", file=sys.stderr)
     return 0
 

@@ -88,7 +88,7 @@ def wait_for_lake(settings: Settings, expected_bars: int, timeout: float) -> Non
     """Iceberg commits on checkpoints: wait until the lake holds as many bars as PostgreSQL."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        n = lake.row_counts(settings).get("silver.bars_1m")
+        n = lake.row_counts(settings).get("silver.bars")  # every timeframe: >= the 1m bars
         if n is not None and n >= expected_bars:
             return
         time.sleep(1.0)

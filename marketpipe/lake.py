@@ -18,7 +18,7 @@ NAMESPACES = ("bronze", "silver", "gold")
 TABLES = (
     "bronze.ticks_raw",
     "silver.ticks_clean",
-    "silver.bars_1m",
+    "silver.bars",
     "gold.indicators_1m",
     "gold.signals",
 )

@@ -42,6 +42,8 @@ def test_settings() -> Settings:
         flink_rest_port=38081 + PORT_OFFSET,
         flink_rpc_port=36123 + PORT_OFFSET,
         checkpoint_interval_ms=2000,
+        # long enough that tests/integration/test_revisions.py can revise a bar after its 5m rollup closed
+        bars_grace_ms=300_000,
     )
 
 

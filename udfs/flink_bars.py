@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import time
 from typing import Any
 
 from pyflink.common import Row, Types
@@ -25,11 +24,9 @@ from pyflink.datastream.state import ValueState, ValueStateDescriptor
 from pyflink.table import DataTypes, Schema, StreamTableEnvironment, Table
 from pyflink.table.udf import TableFunction, udtf
 
-from udfs.bars.engine import BarEngine, Context
-from udfs.bars.model import NS_PER_MS, BarRow, BarRules, Output, Trade
-from udfs.market.calendar import get_calendar
-from udfs.market.conditions import ConditionTable
-from udfs.market.reference import SymbolReference
+from udfs.bars.config import Reference
+from udfs.bars.engine import BarEngine
+from udfs.bars.model import NS_PER_MS, BarRow, Output, Trade
 
 #: Job configuration key holding the bar rules and reference files as JSON.
 CONFIG_KEY = "marketpipe.bars"
@@ -57,37 +54,6 @@ REJECT_TYPES = [
     Types.LONG(), Types.STRING(), Types.STRING(), Types.STRING(),
 ]
 REJECTED = OutputTag("rejected", Types.ROW_NAMED(list(REJECT_COLUMNS), REJECT_TYPES))
-
-
-class Reference:
-    """Rules plus reference data, built from the job configuration; one Context per symbol."""
-
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.config = config
-        rules = dict(config.get("rules", {}))
-        for key in ("pre_open", "post_close"):
-            if isinstance(rules.get(key), str):
-                rules[key] = time.fromisoformat(rules[key])
-        if "rollups" in rules:
-            rules["rollups"] = tuple(rules["rollups"])
-        self.rules = BarRules(**rules)
-        path = config.get("conditions_file")
-        self.conditions = ConditionTable.from_csv(path) if path else ConditionTable.default()
-        path = config.get("symbols_file")
-        calendar = config.get("calendar", "XNYS")
-        self.symbols = (
-            SymbolReference.from_csv(path, default_calendar=calendar) if path
-            else SymbolReference.default()
-        )
-        self._contexts: dict[str, Context] = {}
-
-    def context(self, symbol: str) -> Context:
-        ctx = self._contexts.get(symbol)
-        if ctx is None:
-            info = self.symbols.lookup(symbol)
-            cal = get_calendar(info.calendar, self.rules.pre_open, self.rules.post_close)
-            ctx = self._contexts[symbol] = Context(self.rules, self.conditions, cal, info.listing_exchange)
-        return ctx
 
 
 def bar_values(row: BarRow) -> tuple[Any, ...]:
@@ -132,7 +98,7 @@ class BarFunction(KeyedProcessFunction):  # type: ignore[misc]
         assert self._state is not None
         self._state.update(engine.dumps())
         wake = engine.next_wakeup_ns()
-        if wake is not None:
+        if wake is not None and wake // NS_PER_MS > ctx.timer_service().current_watermark():
             ctx.timer_service().register_event_time_timer(wake // NS_PER_MS)
         for bar in out.bars:
             yield Row(*bar_values(bar))

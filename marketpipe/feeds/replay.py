@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from marketpipe.exceptions import FeedError
 from marketpipe.feeds.tick import Tick, TickSink, normalize_conditions
+from udfs.bars.model import Trade
 from marketpipe.feeds.values import parse_number, parse_size, parse_text, parse_ts
 
 REQUIRED_COLUMNS = ("ts", "symbol", "price", "size")
@@ -160,6 +161,8 @@ class ReplaySummary:
     max_ts_ns: int | None = None
     expected_bars: set[tuple[str, int]] = field(default_factory=set)
     heartbeat_ts_ns: int | None = None
+    # valid-looking trades per symbol, in file order: what the bar rules run on (expected_bars_by_rules)
+    trades: dict[str, list[Trade]] = field(default_factory=dict)
 
     def add(self, tick: Tick) -> None:
         """Account for one row."""
@@ -172,7 +175,27 @@ class ReplaySummary:
         if looks_valid(tick):
             self.valid_rows += 1
             assert tick.symbol is not None and tick.ts_ns is not None
-            self.expected_bars.add((tick.symbol.strip().upper(), minute_start_ms(tick.ts_ns)))
+            symbol = tick.symbol.strip().upper()
+            self.expected_bars.add((symbol, minute_start_ms(tick.ts_ns)))
+            assert tick.price is not None and tick.size is not None
+            self.trades.setdefault(symbol, []).append(
+                Trade(tick.ts_ns, float(tick.price), int(tick.size), tick.exchange, tick.conditions, self.rows)
+            )
+
+    def expected_bars_by_rules(self, config: dict[str, Any]) -> set[tuple[str, int]]:
+        """``(symbol, minute start ms)`` of the 1m bars the bar rules make of these trades (the
+        pure engine of flink_sql/12_bars.sql, run here in batch): minutes with only trades that are
+        dead-lettered (market closed, official reports, ...) have no bar."""
+        from udfs.bars.config import Reference
+        from udfs.bars.engine import run_batch
+
+        ref = Reference(config)
+        out: set[tuple[str, int]] = set()
+        for symbol, trades in self.trades.items():
+            for bar in run_batch(symbol, trades, ref.context(symbol)).bars:
+                if bar.timeframe == "1m":
+                    out.add((symbol, bar.bar_start_ns // 1_000_000))
+        return out
 
 
 def count_rows(path: str | Path) -> int | None:

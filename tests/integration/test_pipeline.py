@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow.compute as pc
 import numpy as np
 import pytest
 import talib
@@ -22,7 +23,9 @@ from marketpipe import db, lake
 pytestmark = pytest.mark.integration
 
 
-# The rules of 02_clean.sql, restated in DuckDB SQL.
+# The rules of 11_ticks_clean.sql and of the bar rules the fixture exercises (docs/bars.md), restated
+# in DuckDB SQL: the fixture trades 09:30-14:30 of a regular session with conditions @, F and I, and
+# odd lots (I) count for volume only (docs/conditions.md); open/high/low/close come from the others.
 EXPECTED_BARS_SQL = """
 WITH raw AS (
     SELECT row_number() OVER () AS seq, * FROM read_csv(?, all_varchar = true, header = true)
@@ -33,7 +36,8 @@ WITH raw AS (
                 WHEN regexp_matches(ts, '(Z|[+-][0-9]{2}:?[0-9]{2})$') THEN TRY_CAST(ts AS TIMESTAMPTZ)
            END AS ts,
            TRY_CAST(price AS DOUBLE) AS price,
-           TRY_CAST(size AS BIGINT) AS size
+           TRY_CAST(size AS BIGINT) AS size,
+           NOT coalesce(regexp_matches(conditions, '(^|[ ,])I([ ,]|$)'), false) AS priced
     FROM raw
 ), clean AS (
     SELECT * FROM parsed
@@ -41,9 +45,9 @@ WITH raw AS (
 )
 SELECT symbol,
        epoch_ms(time_bucket(INTERVAL 1 MINUTE, ts)) AS bar_start_ms,
-       arg_min(price, (epoch_ns(ts), seq)) AS open,
-       max(price) AS high, min(price) AS low,
-       arg_max(price, (epoch_ns(ts), seq)) AS close,
+       arg_min(price, (epoch_ns(ts), seq)) FILTER (WHERE priced) AS open,
+       max(price) FILTER (WHERE priced) AS high, min(price) FILTER (WHERE priced) AS low,
+       arg_max(price, (epoch_ns(ts), seq)) FILTER (WHERE priced) AS close,
        sum(size) AS volume,
        sum(price * size) / sum(size) AS vwap,
        count(*) AS trade_count
@@ -56,7 +60,26 @@ ORDER BY symbol, bar_start_ms
 def _expected_bars(path: Path) -> list[tuple[Any, ...]]:
     with duckdb.connect() as con:
         con.execute("SET TimeZone = 'UTC'")
-        return con.execute(EXPECTED_BARS_SQL, [str(path)]).fetchall()
+        minutes = con.execute(EXPECTED_BARS_SQL, [str(path)]).fetchall()
+    # A minute with only odd lots is a bar at the previous close (MARKETPIPE_BARS_INELIGIBLE_MINUTES
+    # previous_close); before any priced trade of the symbol its volume is carried to the next bar.
+    bars: list[tuple[Any, ...]] = []
+    prev_close: dict[str, float] = {}
+    carry: dict[str, tuple[int, float, int]] = {}
+    for sym, start, o, h, lo, c, vol, vwap, n in minutes:
+        if o is None:
+            if sym not in prev_close:
+                cv, cpv, cn = carry.get(sym, (0, 0.0, 0))
+                carry[sym] = (cv + vol, cpv + vwap * vol, cn + n)
+                continue
+            o = h = lo = c = prev_close[sym]
+        elif sym in carry:
+            cv, cpv, cn = carry.pop(sym)
+            vwap = (vwap * vol + cpv) / (vol + cv)
+            vol, n = vol + cv, n + cn
+        prev_close[sym] = c
+        bars.append((sym, start, o, h, lo, c, vol, vwap, n))
+    return bars
 
 
 def _pg(stack: Any, sql: str) -> list[tuple[Any, ...]]:
@@ -79,7 +102,7 @@ def test_bars_equal_an_independent_aggregation(stack: Any, replayed: dict[str, A
         "FROM bars_1m ORDER BY 1, 2",
     )
     fixture = replayed["fixture"]
-    assert len(expected) == len(fixture.bars) > 0
+    assert 0 < len(expected) <= len(fixture.bars)  # odd-lot-only first minutes carry forward
     assert [r[:2] for r in actual] == [r[:2] for r in expected]
     for got, want in zip(actual, expected, strict=True):
         assert got[9] == 60, f"{got[:2]}: bar is not [T, T+60s)"
@@ -151,7 +174,8 @@ def test_iceberg_lake_holds_the_same_bars(stack: Any, replayed: dict[str, Any]) 
     deadline = time.monotonic() + 120
     table = None
     while time.monotonic() < deadline:  # commits happen on checkpoints
-        table = lake.read_table(stack.settings, "silver.bars_1m")
+        table = lake.read_table(stack.settings, "silver.bars")
+        table = table.filter(pc.equal(table["timeframe"], "1m"))
         if table.num_rows >= len(expected):
             break
         time.sleep(2)

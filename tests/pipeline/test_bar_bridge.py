@@ -17,7 +17,8 @@ pytest.importorskip("pyflink")
 from pyflink.table import EnvironmentSettings, StreamTableEnvironment, TableEnvironment  # noqa: E402
 
 from udfs.bars.engine import latest, run_batch  # noqa: E402
-from udfs.flink_bars import BAR_COLUMNS, REJECT_COLUMNS, Reference, bar_values, build_bars  # noqa: E402
+from udfs.bars.config import Reference  # noqa: E402
+from udfs.flink_bars import BAR_COLUMNS, REJECT_COLUMNS, bar_values, build_bars  # noqa: E402
 from udfs.bars.model import Trade  # noqa: E402
 
 NY = ZoneInfo("America/New_York")

@@ -174,8 +174,11 @@ class BarEngine:
         """The next watermark at which :meth:`advance` would do something (for a timer)."""
         st = self.state
         times: list[int] = []
-        for m in st.minutes.values():
-            times.append(m.end_ns + self._grace_ns if m.emitted else self._due(m))
+        for start, m in st.minutes.items():
+            if not m.emitted:
+                times.append(self._due(m))
+            elif start != st.last_start:  # the latest minute is kept (flat-fill cursor, carry target)
+                times.append(m.end_ns + self._grace_ns)
         for b in st.buckets.values():
             times.append(b.end_ns + self._grace_ns if b.emitted else b.end_ns)
         if self.ctx.rules.empty_minutes == "flat" and st.last_start is not None:
