@@ -85,6 +85,7 @@ def _feed(args: argparse.Namespace, settings: Settings) -> int:
     producer = TickProducer(settings)
     summary = feed.run(producer, progress=not args.quiet)
     summary["expected_bars"] = len(summary["expected_bars"])
+    summary["trades"] = sum(len(ts) for ts in summary["trades"].values())
     print(json.dumps(summary, default=str))
     return 0
 

@@ -24,7 +24,7 @@ SELECT b.symbol, to_char(b.bar_start, 'YYYY-MM-DD HH24:MI') AS bar_start, b.clos
        round(i.rsi_14::numeric, 2) AS rsi_14, round(i.macd_hist::numeric, 4) AS macd_hist, s.action
 FROM bars_1m b
 JOIN indicators_1m i USING (symbol, bar_start)
-LEFT JOIN signals s USING (symbol, bar_start)
+LEFT JOIN signals s ON s.symbol = b.symbol AND s.bar_start = b.bar_start AND s.timeframe = '1m' AND s.strategy = 'macd_rsi'
 ORDER BY b.bar_start DESC, b.symbol
 LIMIT 8"""
 
@@ -122,7 +122,10 @@ def run_demo(settings: Settings, *, seconds: float, keep: bool, accelerate: floa
         )
         producer = TickProducer(settings)
         summary = feed.run(producer, progress=True)
-        expected = summary["expected_bars"]
+        from marketpipe.feeds.replay import bars_by_rules
+        from marketpipe.jobs.pipeline import bar_config
+
+        expected = bars_by_rules(summary["trades"], bar_config(settings))
         print(f"== waiting for the last of {len(expected)} bars to reach PostgreSQL", flush=True)
         wait_for_bars(settings, expected, timeout=180)
         wait_for_bars(settings, expected, timeout=180, table="indicators_1m")

@@ -183,19 +183,24 @@ class ReplaySummary:
             )
 
     def expected_bars_by_rules(self, config: dict[str, Any]) -> set[tuple[str, int]]:
-        """``(symbol, minute start ms)`` of the 1m bars the bar rules make of these trades (the
-        pure engine of flink_sql/12_bars.sql, run here in batch): minutes with only trades that are
-        dead-lettered (market closed, official reports, ...) have no bar."""
-        from udfs.bars.config import Reference
-        from udfs.bars.engine import run_batch
+        """The 1m bars the bar rules make of these trades (see :func:`bars_by_rules`)."""
+        return bars_by_rules(self.trades, config)
 
-        ref = Reference(config)
-        out: set[tuple[str, int]] = set()
-        for symbol, trades in self.trades.items():
-            for bar in run_batch(symbol, trades, ref.context(symbol)).bars:
-                if bar.timeframe == "1m":
-                    out.add((symbol, bar.bar_start_ns // 1_000_000))
-        return out
+
+def bars_by_rules(trades: dict[str, list[Trade]], config: dict[str, Any]) -> set[tuple[str, int]]:
+    """``(symbol, minute start ms)`` of the 1m bars the bar rules make of ``trades`` (the pure engine
+    of flink_sql/12_bars.sql, run here in batch with the job's configuration): minutes holding only
+    trades that are dead-lettered (market closed, official reports, ...) have no bar."""
+    from udfs.bars.config import Reference
+    from udfs.bars.engine import run_batch
+
+    ref = Reference(config)
+    out: set[tuple[str, int]] = set()
+    for symbol, ts in trades.items():
+        for bar in run_batch(symbol, ts, ref.context(symbol)).bars:
+            if bar.timeframe == "1m":
+                out.add((symbol, bar.bar_start_ns // 1_000_000))
+    return out
 
 
 def count_rows(path: str | Path) -> int | None:

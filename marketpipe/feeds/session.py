@@ -1,7 +1,9 @@
-"""US-equity regular session (09:30-16:00 America/New_York, Monday-Friday) for the synthetic clock.
+"""US-equity regular sessions of the NYSE calendar (XNYS) for the synthetic clock.
 
-Exchange holidays and half days are ignored: a synthetic feed may trade on Thanksgiving. Times are
-aware datetimes or epoch nanoseconds UTC; New York time is used only to find session bounds.
+Sessions come from exchange_calendars (udfs/market/calendar.py, the calendar the bar rules use): no
+weekend or holiday sessions, 13:00 closes on half days, so a synthetic feed never trades while the bar
+step would dead-letter its ticks as ``market_closed``. Times are aware datetimes or epoch nanoseconds
+UTC; New York time is used only to find session bounds.
 """
 
 from __future__ import annotations
@@ -28,26 +30,48 @@ def from_ns(ns: int) -> datetime:
     return _EPOCH + timedelta(microseconds=ns // 1000)
 
 
+def _regular(day: date) -> tuple[int, int] | None:
+    from udfs.market.calendar import get_calendar
+
+    for slot in get_calendar("XNYS").day(day):
+        if slot.session == "regular":
+            return slot.start_ns, slot.end_ns
+    return None
+
+
+def is_trading_day(day: date) -> bool:
+    """Whether the NYSE has a regular session on ``day``."""
+    return _regular(day) is not None
+
+
 def session_bounds_ns(day: date) -> tuple[int, int]:
-    """Open and close of the New York session of ``day`` in epoch nanoseconds (DST-aware)."""
+    """Open and close of the NYSE regular session of ``day`` in epoch nanoseconds (DST-aware; 13:00
+    on half days). A day without a session gets the usual 09:30-16:00 bounds."""
+    bounds = _regular(day)
+    if bounds is not None:
+        return bounds
     open_ = datetime.combine(day, SESSION_OPEN, tzinfo=NEW_YORK)
     close = datetime.combine(day, SESSION_CLOSE, tzinfo=NEW_YORK)
     return to_ns(open_), to_ns(close)
 
 
 def next_weekday(day: date) -> date:
-    """The first Monday-Friday after ``day``."""
+    """The first trading day (NYSE calendar) after ``day``."""
     day += timedelta(days=1)
-    while day.weekday() >= 5:
+    for _ in range(30):  # the longest market closure in the calendar is far shorter
+        if is_trading_day(day):
+            return day
         day += timedelta(days=1)
-    return day
+    raise ValueError(f"no NYSE session within 30 days after {day}")
 
 
 def default_start(now: datetime | None = None) -> datetime:
     """The most recent weekday 09:30 New York at or before ``now``, as an aware UTC datetime."""
     now_ny = (now or datetime.now(UTC)).astimezone(NEW_YORK)
     day = now_ny.date()
-    while day.weekday() >= 5 or datetime.combine(day, SESSION_OPEN, tzinfo=NEW_YORK) > now_ny:
+    for _ in range(30):
+        if is_trading_day(day) and datetime.combine(day, SESSION_OPEN, tzinfo=NEW_YORK) <= now_ny:
+            break
         day -= timedelta(days=1)
     return datetime.combine(day, SESSION_OPEN, tzinfo=NEW_YORK).astimezone(UTC)
 
@@ -65,7 +89,7 @@ class SessionClock:
             raise ValueError(f"naive start {start!r}: pass an aware datetime")
         ny = start.astimezone(NEW_YORK)
         self._day = ny.date()
-        if self._day.weekday() >= 5:
+        if not is_trading_day(self._day):
             self._day = next_weekday(self._day)
         self._open, self._close = session_bounds_ns(self._day)
         if to_ns(start) >= self._close:

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from marketpipe.exceptions import FeedError
 from marketpipe.feeds.session import NEW_YORK, SessionClock, default_start, from_ns
 from marketpipe.feeds.tick import Tick, TickSink
+from udfs.bars.model import Trade
 
 # (symbol, plausible start price, annual volatility); earlier names trade more often.
 UNIVERSE: tuple[tuple[str, float, float], ...] = (
@@ -187,11 +188,13 @@ class SyntheticFeed:
 
         A tick still behind schedule when the wall deadline passes is not sent. Returns
         ``{"ticks", "symbols" (sorted list), "first_ts", "last_ts", "heartbeat_ts", "wall_seconds",
-        "expected_bars" (set of (symbol, minute start epoch ms))}``.
+        "expected_bars" (set of (symbol, minute start epoch ms) of every tick), "trades" (per
+        symbol)}``.
         """
         sent = 0
         seen: set[str] = set()
         bars: set[tuple[str, int]] = set()
+        trades: dict[str, list[Trade]] = {}
         first_ts: int | None = None
         last_ts: int | None = None
         bar = tqdm(total=self.duration, unit="s", desc="synthetic", disable=None if progress else True,
@@ -211,6 +214,9 @@ class SyntheticFeed:
                 seen.add(tick.symbol or "")
                 if tick.symbol and tick.ts_ns is not None:
                     bars.add((tick.symbol, tick.ts_ns // 60_000_000_000 * 60_000))
+                    trades.setdefault(tick.symbol, []).append(Trade(
+                        tick.ts_ns, float(tick.price), int(tick.size), tick.exchange, tick.conditions, sent
+                    ))
                 if first_ts is None:
                     first_ts = tick.ts_ns
                 last_ts = tick.ts_ns
@@ -241,6 +247,7 @@ class SyntheticFeed:
             "heartbeat_ts": heartbeat_ts,
             "wall_seconds": time.monotonic() - t0,
             "expected_bars": bars,
+            "trades": trades,  # per symbol, for the bars the bar rules make of them (demo)
         }
 
 

@@ -242,7 +242,7 @@ class BarEngine:
         if not minute.has_price and minute.trade_count > 0 and not minute.emitted:
             # Volume but no price-eligible trade (docs/bars.md, "Ineligible minutes").
             prev = st.minutes.get(st.last_start) if st.last_start is not None else None
-            if rules.ineligible_minutes == "carry" and prev is not None and prev.emitted:
+            if rules.ineligible_minutes == "carry" and prev is not None and self._can_carry(prev, minute):
                 prev.absorb(minute.volume, minute.pv_sum, minute.trade_count, minute.first_ns, minute.last_ns)
                 prev.revision += 1
                 del st.minutes[minute.start_ns]
@@ -263,6 +263,20 @@ class BarEngine:
             st.last_start = minute.start_ns
             st.last_segment_end = minute.segment_end_ns
         self._collect(minute, row)
+
+    def _can_carry(self, prev: Minute, minute: Minute) -> bool:
+        """Whether ``minute``'s volume may go into the emitted bar ``prev`` (policy ``carry``).
+
+        That revises ``prev``, so only while it is still within its grace period as of ``minute``'s
+        end (its rollups are then still held; a rule on event times, so batch and streaming agree),
+        and only inside one session segment (post-market volume stays out of the regular session's
+        bars). Otherwise the volume is carried forward into the next bar with a price.
+        """
+        return (
+            prev.emitted
+            and prev.segment_start_ns == minute.segment_start_ns
+            and minute.end_ns <= prev.end_ns + self._grace_ns
+        )
 
     def _carry_forward(self, minute: Minute) -> None:
         st = self.state
@@ -305,6 +319,8 @@ class BarEngine:
             key = (tf, span[0])
             bucket = self.state.buckets.get(key)
             if bucket is None:
+                if minute.revision > 0:
+                    continue  # the bucket was final and forgotten: never re-create it from one minute
                 bucket = self.state.buckets[key] = Bucket(tf, span[0], span[1])
             bucket.minutes[minute.start_ns] = row
             if bucket.emitted:

@@ -111,9 +111,11 @@ class Minute:
     def row(self, symbol: str, previous_close: float | None, *, filled: bool = False) -> BarRow:
         """The bar as emitted. Without a price-eligible trade the prices are ``previous_close``."""
         if self.has_price:
-            o = self.opening_print if self.opening_print is not None else self.open
-            c = self.closing_print if self.closing_print is not None else self.close
-            assert o is not None and c is not None and self.high is not None and self.low is not None
+            # An auction print need not be open/close eligible itself ("O I", "6 I": AND of the
+            # codes): then it is the minute's only price and gives both open and close.
+            o = _first(self.opening_print, self.open, self.closing_print)
+            c = _first(self.closing_print, self.close, self.opening_print)
+            assert self.high is not None and self.low is not None
             hi, lo = self.high, self.low
         else:
             assert previous_close is not None, "a bar without a price needs a previous close"
@@ -128,6 +130,11 @@ class Minute:
             first_trade_ns=self.first_ns, last_trade_ns=self.last_ns, pv_sum=self.pv_sum,
             filled=filled, revision=self.revision,
         )
+
+
+def _first(*prices: float | None) -> float:
+    """The first price that is set (the caller knows one is)."""
+    return next(p for p in prices if p is not None)
 
 
 def merge(timeframe: str, start_ns: int, end_ns: int, bars: list[BarRow], revision: int) -> BarRow:
