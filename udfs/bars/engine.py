@@ -44,7 +44,7 @@ from udfs.market.conditions import ConditionTable
 NO_EFFECT = "no_effect"  # a trade whose conditions let it change nothing in a bar
 FOREVER = 2**62  # a watermark past everything: batch end of input
 
-STATE_VERSION = 1
+STATE_VERSION = 3  # 2: Minute gained opening_key / closing_key; 3: Bucket gained regular_close_ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,7 @@ class Bucket:
     timeframe: str
     start_ns: int
     end_ns: int
+    regular_close_ns: int  # of the session day: a bucket ending there waits for the closing print
     minutes: dict[int, BarRow] = field(default_factory=dict)
     emitted: bool = False
     revision: int = 0
@@ -130,11 +131,12 @@ class BarEngine:
             return out
         minute = st.minutes.get(start)
         if minute is None:
-            if wm >= start + MINUTE_NS + self._grace_ns - NS_PER_MS:
+            end = start + MINUTE_NS
+            if wm >= end + self._hold(end, target.regular_close_ns) + self._grace_ns - NS_PER_MS:
                 out.rejected.append(Rejected(trade, LATE))
                 return out
             minute = self._new_minute(start, target)
-        elif minute.emitted and wm >= minute.end_ns + self._grace_ns - NS_PER_MS:
+        elif minute.emitted and wm >= self._final(minute.end_ns, minute.regular_close_ns) - NS_PER_MS:
             out.rejected.append(Rejected(trade, LATE))
             return out
         if not minute.add(trade, elig, opening=opening, closing=closing):
@@ -178,9 +180,9 @@ class BarEngine:
             if not m.emitted:
                 times.append(self._due(m))
             elif start != st.last_start:  # the latest minute is kept (flat-fill cursor, carry target)
-                times.append(m.end_ns + self._grace_ns)
+                times.append(self._final(m.end_ns, m.regular_close_ns))
         for b in st.buckets.values():
-            times.append(b.end_ns + self._grace_ns if b.emitted else b.end_ns)
+            times.append(self._final(b.end_ns, b.regular_close_ns) if b.emitted else b.end_ns)
         if self.ctx.rules.empty_minutes == "flat" and st.last_start is not None:
             nxt = st.last_start + MINUTE_NS
             if st.last_segment_end is not None and nxt < st.last_segment_end:
@@ -220,6 +222,17 @@ class BarEngine:
             segment_start_ns=slot.start_ns, segment_end_ns=slot.end_ns,
             regular_open_ns=slot.regular_open_ns, regular_close_ns=slot.regular_close_ns,
         )
+
+    def _hold(self, end_ns: int, regular_close_ns: int) -> int:
+        """Extra wait of the bar that ends at the regular close, for the closing auction print."""
+        if self.ctx.listing_exchange is not None and end_ns == regular_close_ns:
+            return self._wait_ns
+        return 0
+
+    def _final(self, end_ns: int, regular_close_ns: int) -> int:
+        """When a bar (or bucket) ending at ``end_ns`` stops accepting revisions: the grace period
+        runs from when it was due, so the last regular bar, held for the closing print, gets it too."""
+        return end_ns + self._hold(end_ns, regular_close_ns) + self._grace_ns
 
     def _due(self, minute: Minute) -> int:
         """When a minute is complete: its end, or later for the closing auction print."""
@@ -275,7 +288,7 @@ class BarEngine:
         return (
             prev.emitted
             and prev.segment_start_ns == minute.segment_start_ns
-            and minute.end_ns <= prev.end_ns + self._grace_ns
+            and minute.end_ns <= self._final(prev.end_ns, prev.regular_close_ns)
         )
 
     def _carry_forward(self, minute: Minute) -> None:
@@ -321,7 +334,7 @@ class BarEngine:
             if bucket is None:
                 if minute.revision > 0:
                     continue  # the bucket was final and forgotten: never re-create it from one minute
-                bucket = self.state.buckets[key] = Bucket(tf, span[0], span[1])
+                bucket = self.state.buckets[key] = Bucket(tf, span[0], span[1], minute.regular_close_ns)
             bucket.minutes[minute.start_ns] = row
             if bucket.emitted:
                 bucket.dirty = True
@@ -366,11 +379,17 @@ class BarEngine:
     def _purge(self, wm: int) -> None:
         """Forget minutes and buckets that can no longer be revised (bounded state)."""
         st = self.state
-        final = wm - self._grace_ns + NS_PER_MS
-        for start in [s for s, m in st.minutes.items() if m.emitted and m.end_ns <= final]:
+        done = wm + NS_PER_MS
+        for start in [
+            s for s, m in st.minutes.items()
+            if m.emitted and self._final(m.end_ns, m.regular_close_ns) <= done
+        ]:
             if start != st.last_start:  # the flat-fill cursor and carry target stay
                 del st.minutes[start]
-        for key in [k for k, b in st.buckets.items() if b.emitted and b.end_ns <= final]:
+        for key in [
+            k for k, b in st.buckets.items()
+            if b.emitted and self._final(b.end_ns, b.regular_close_ns) <= done
+        ]:
             del st.buckets[key]
 
 

@@ -5,7 +5,8 @@ How a trade affects the minute follows its :class:`~udfs.market.conditions.Eligi
 
 * open/close: the earliest/latest open-close-eligible trade by (event time, sequence) — so the
   result does not depend on arrival order;
-* an opening print of the listing exchange sets the open, a closing print sets the close;
+* an opening print of the listing exchange sets the open, a closing print sets the close (the
+  earliest / latest such print if there are several);
 * high/low: every high-low-eligible trade, plus every price that became open or close (so
   ``low <= open, close <= high`` holds whatever the condition table says);
 * volume, VWAP numerator: volume-eligible trades; trade_count: trades that changed anything.
@@ -37,7 +38,9 @@ class Minute:
     open: float | None = None
     close_key: tuple[int, int] = _NO_KEY
     close: float | None = None
+    opening_key: tuple[int, int] = _NO_KEY
     opening_print: float | None = None
+    closing_key: tuple[int, int] = _NO_KEY
     closing_print: float | None = None
     high: float | None = None
     low: float | None = None
@@ -66,12 +69,16 @@ class Minute:
         key = (trade.ts_ns, trade.seq)
         price = trade.price
         changed = False
+        # Two auction prints in one minute (a correction, a re-print): the earliest opening and the
+        # latest closing print win, by event time and sequence, so arrival order does not matter.
         if opening:
-            self.opening_print = price
+            if self.opening_print is None or key < self.opening_key:
+                self.opening_key, self.opening_print = key, price
             self._extend(price)
             changed = True
         if closing:
-            self.closing_print = price
+            if self.closing_print is None or key >= self.closing_key:
+                self.closing_key, self.closing_print = key, price
             self._extend(price)
             changed = True
         if elig.open_close:
