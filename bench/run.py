@@ -1,4 +1,4 @@
-"""``make bench``: indicator math vs TA-Lib, streaming per-update cost, backfill bars/s.
+"""``make bench``: bar engine per tick, indicator math vs TA-Lib, streaming per-update cost, backfill bars/s.
 
 Each measurement runs once (the math is repeated and its median taken) and is reported beside
 TA-Lib computing the same indicators over the same bars. Wall times on a shared, small machine are
@@ -23,16 +23,16 @@ from typing import Any
 if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import backfill, indicator_math  # noqa: E402
+from bench import backfill, bar_engine, indicator_math  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 
 #: (full, quick) sizes.
 SIZES: dict[str, dict[str, int]] = {
-    "full": {"math_bars": 20_000, "math_repeats": 5, "stream_symbols": 50, "stream_bars": 1000,
+    "full": {"engine_ticks": 200_000, "math_bars": 20_000, "math_repeats": 5, "stream_symbols": 50, "stream_bars": 1000,
              "stream_small_bars": 200, "backfill_symbols": 100, "backfill_bars": 2000},
-    "quick": {"math_bars": 5_000, "math_repeats": 3, "stream_symbols": 20, "stream_bars": 1000,
+    "quick": {"engine_ticks": 50_000, "math_bars": 5_000, "math_repeats": 3, "stream_symbols": 20, "stream_bars": 1000,
               "stream_small_bars": 200, "backfill_symbols": 20, "backfill_bars": 1000},
 }
 
@@ -74,6 +74,11 @@ def _measured(part: Any) -> bool:
 def table(results: dict[str, Any]) -> str:
     """The human summary: one row per measurement, pipeline figure beside TA-Lib's."""
     rows: list[tuple[str, str, str, str]] = []
+    e = results.get("bar_engine")
+    if _measured(e):
+        rows.append((f"0 BarEngine.add per tick vs pandas groupby ({e['ticks']} ticks)",
+                     _fmt(e["engine_us_per_tick"], " us/tick"), _fmt(e["pandas_us_per_tick"], " us/tick"),
+                     _fmt(e["ratio_vs_pandas"], "x")))
     m = results.get("indicator_math")
     if _measured(m):
         rows.append((f"1 IndicatorSet.update ({m['bars']} bars, median of {m['repeats']})",
@@ -101,12 +106,12 @@ def table(results: dict[str, Any]) -> str:
         rows.append((f"3 backfill command wall ({shape}, {b['command_wall_seconds']:.1f}s)",
                      _fmt(b["command_bars_per_second"], " bars/s"),
                      _fmt(b["talib_bars_per_second"], " bars/s"), _fmt(b["ratio_command_vs_talib"], "x")))
-    head = ("measurement", "marketpipe", "TA-Lib", "slower by")
+    head = ("measurement", "marketpipe", "TA-Lib / pandas", "slower by")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in [head, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    for name in ("indicator_math", "streaming", "backfill"):
+    for name in ("bar_engine", "indicator_math", "streaming", "backfill"):
         part = results.get(name)
         if isinstance(part, dict) and ("error" in part or "skipped" in part):
             lines.append(f"{name}: {part.get('error') or part.get('skipped')}")
@@ -141,6 +146,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
     }
     failed = False
+
+    _progress(f"[0/3] bar engine: BarEngine.add vs a pandas groupby, {size['engine_ticks']} ticks")
+    results["bar_engine"] = bar_engine.run(size["engine_ticks"])
 
     _progress(f"[1/3] indicator math: IndicatorSet.update vs TA-Lib, {size['math_bars']} bars")
     results["indicator_math"] = indicator_math.run(size["math_bars"], size["math_repeats"])
