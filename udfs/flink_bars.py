@@ -25,7 +25,7 @@ from pyflink.table import DataTypes, Schema, StreamTableEnvironment, Table
 from pyflink.table.udf import TableFunction, udtf
 
 from udfs.bars.config import Reference
-from udfs.bars.engine import BarEngine
+from udfs.bars.engine import STATE_VERSION, BarEngine
 from udfs.bars.model import NS_PER_MS, BarRow, Output, Trade
 
 #: Job configuration key holding the bar rules and reference files as JSON.
@@ -92,14 +92,26 @@ class BarFunction(KeyedProcessFunction):  # type: ignore[misc]
         assert self._ref is not None and self._state is not None
         saved = self._state.value()
         ctx = self._ref.context(symbol)
-        return BarEngine(symbol, ctx) if saved is None else BarEngine.loads(saved, ctx)
+        if saved is None:
+            return BarEngine(symbol, ctx)
+        version, state = saved
+        if version != STATE_VERSION:
+            raise ValueError(f"bar state version {version} is not {STATE_VERSION}: start the job fresh")
+        return BarEngine(symbol, ctx, state)
 
     def _finish(self, engine: BarEngine, out: Output, ctx: Any, rows: dict[int, Any]) -> Iterator[Any]:
         assert self._state is not None
-        self._state.update(engine.dumps())
         wake = engine.next_wakeup_ns()
-        if wake is not None and wake // NS_PER_MS > ctx.timer_service().current_watermark():
-            ctx.timer_service().register_event_time_timer(wake // NS_PER_MS)
+        st = engine.state
+        if wake is not None and wake // NS_PER_MS != st.timer_ms:
+            # A timer is a round trip to the JVM: register it only when the wake-up time changes
+            # (Flink keeps one timer per key and time; an earlier one that fires is harmless).
+            if wake // NS_PER_MS > ctx.timer_service().current_watermark():
+                ctx.timer_service().register_event_time_timer(wake // NS_PER_MS)
+                st.timer_ms = wake // NS_PER_MS
+        # The live state object, not bytes: PyFlink's state cache (python.state.cache-size) keeps it
+        # in the worker and serializes it when the bundle is flushed, not on every tick.
+        self._state.update((STATE_VERSION, st))
         for bar in out.bars:
             yield Row(*bar_values(bar))
         for rej in out.rejected:
@@ -119,6 +131,8 @@ class BarFunction(KeyedProcessFunction):  # type: ignore[misc]
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
         engine = self._engine(ctx.get_current_key())
+        if engine.state.timer_ms == timestamp:
+            engine.state.timer_ms = None
         wm = max(ctx.timer_service().current_watermark(), timestamp)
         yield from self._finish(engine, engine.advance(wm * NS_PER_MS), ctx, {})
 

@@ -44,7 +44,7 @@ from udfs.market.conditions import ConditionTable
 NO_EFFECT = "no_effect"  # a trade whose conditions let it change nothing in a bar
 FOREVER = 2**62  # a watermark past everything: batch end of input
 
-STATE_VERSION = 3  # 2: Minute gained opening_key / closing_key; 3: Bucket gained regular_close_ns
+STATE_VERSION = 5  # 5: Bucket.frozen; 4: State.timer_ms; 2: Minute gained opening_key / closing_key; 3: Bucket gained regular_close_ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,13 +59,16 @@ class Context:
 
 @dataclass(slots=True)
 class Bucket:
-    """A rollup bar being collected: the 1m rows inside it, by minute start."""
+    """A rollup bar being collected: the 1m rows that can still be revised, by minute start, and the
+    merge of the earlier ones that cannot (so a 1d bucket holds a few rows, not a session's 390)."""
 
     timeframe: str
     start_ns: int
     end_ns: int
     regular_close_ns: int  # of the session day: a bucket ending there waits for the closing print
     minutes: dict[int, BarRow] = field(default_factory=dict)
+    frozen: BarRow | None = None  # merge of the minutes before frozen_until, final
+    frozen_until: int = 0
     emitted: bool = False
     revision: int = 0
     dirty: bool = False  # a minute changed after the bucket was emitted
@@ -82,6 +85,7 @@ class State:
     last_start: int | None = None            # start of the latest emitted minute (flat fill cursor)
     last_segment_end: int | None = None
     carry: tuple[int, float, int, int | None, int | None] | None = None  # volume carried forward
+    timer_ms: int | None = None  # the wake-up the Flink wrapper last registered (saves a round trip)
 
 
 class BarEngine:
@@ -335,6 +339,8 @@ class BarEngine:
                 if minute.revision > 0:
                     continue  # the bucket was final and forgotten: never re-create it from one minute
                 bucket = self.state.buckets[key] = Bucket(tf, span[0], span[1], minute.regular_close_ns)
+            if minute.start_ns < bucket.frozen_until:
+                continue  # already folded as final (only a tick later than the watermark bound gets here)
             bucket.minutes[minute.start_ns] = row
             if bucket.emitted:
                 bucket.dirty = True
@@ -374,6 +380,8 @@ class BarEngine:
     @staticmethod
     def _bucket_row(b: Bucket) -> BarRow:
         rows = [b.minutes[s] for s in sorted(b.minutes)]
+        if b.frozen is not None:
+            rows.insert(0, b.frozen)
         return merge(b.timeframe, b.start_ns, b.end_ns, rows, b.revision)
 
     def _purge(self, wm: int) -> None:
@@ -391,6 +399,17 @@ class BarEngine:
             if b.emitted and self._final(b.end_ns, b.regular_close_ns) <= done
         ]:
             del st.buckets[key]
+        for b in st.buckets.values():
+            self._fold(b, done)
+
+    def _fold(self, b: Bucket, done: int) -> None:
+        """Merge a bucket's final minutes (in time order, so the merge of merges is exact)."""
+        final = [s for s in sorted(b.minutes) if self._final(s + MINUTE_NS, b.regular_close_ns) <= done]
+        if not final:
+            return
+        rows = ([b.frozen] if b.frozen is not None else []) + [b.minutes.pop(s) for s in final]
+        b.frozen = merge(b.timeframe, b.start_ns, b.end_ns, rows, 0)
+        b.frozen_until = final[-1] + MINUTE_NS
 
 
 def run_batch(symbol: str, trades: list[Trade], ctx: Context) -> Output:
