@@ -30,9 +30,9 @@ RESULTS = ROOT / "bench" / "results" / "latest.json"
 
 #: (full, quick) sizes.
 SIZES: dict[str, dict[str, int]] = {
-    "full": {"engine_ticks": 200_000, "math_bars": 20_000, "math_repeats": 5, "stream_symbols": 50, "stream_bars": 1000,
+    "full": {"engine_ticks": 200_000, "stream_ticks": 200_000, "math_bars": 20_000, "math_repeats": 5, "stream_symbols": 50, "stream_bars": 1000,
              "stream_small_bars": 200, "backfill_symbols": 100, "backfill_bars": 2000},
-    "quick": {"engine_ticks": 50_000, "math_bars": 5_000, "math_repeats": 3, "stream_symbols": 20, "stream_bars": 1000,
+    "quick": {"engine_ticks": 50_000, "stream_ticks": 50_000, "math_bars": 5_000, "math_repeats": 3, "stream_symbols": 20, "stream_bars": 1000,
               "stream_small_bars": 200, "backfill_symbols": 20, "backfill_bars": 1000},
 }
 
@@ -59,6 +59,20 @@ def _streaming(size: dict[str, int], timeout: float) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
+def _bars_stream(ticks: int, timeout: float) -> dict[str, Any]:
+    # Its own process, like _streaming.
+    try:
+        proc = subprocess.run([sys.executable, "-m", "bench.bars_stream", str(ticks)], cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout,
+                              check=False)
+    except subprocess.TimeoutExpired as e:
+        raise backfill.BenchError(f"bars jobs did not finish in {timeout:.0f}s") from e
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        raise backfill.BenchError(f"bars jobs failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    return json.loads(lines[-1])
+
+
 def _fmt(x: float | None, unit: str = "") -> str:
     if x is None:
         return "-"
@@ -79,6 +93,11 @@ def table(results: dict[str, Any]) -> str:
         rows.append((f"0 BarEngine.add per tick vs pandas groupby ({e['ticks']} ticks)",
                      _fmt(e["engine_us_per_tick"], " us/tick"), _fmt(e["pandas_us_per_tick"], " us/tick"),
                      _fmt(e["ratio_vs_pandas"], "x")))
+    t = results.get("bars_stream")
+    if _measured(t):
+        rows.append((f"0 bars step in a streaming job vs SQL TUMBLE ({t['ticks']} ticks, {t['symbols']} symbols)",
+                     _fmt(t["python_ticks_per_second"], " ticks/s"), _fmt(t["sql_ticks_per_second"], " ticks/s"),
+                     _fmt(t["ratio_vs_sql"], "x")))
     m = results.get("indicator_math")
     if _measured(m):
         rows.append((f"1 IndicatorSet.update ({m['bars']} bars, median of {m['repeats']})",
@@ -106,12 +125,12 @@ def table(results: dict[str, Any]) -> str:
         rows.append((f"3 backfill command wall ({shape}, {b['command_wall_seconds']:.1f}s)",
                      _fmt(b["command_bars_per_second"], " bars/s"),
                      _fmt(b["talib_bars_per_second"], " bars/s"), _fmt(b["ratio_command_vs_talib"], "x")))
-    head = ("measurement", "marketpipe", "TA-Lib / pandas", "slower by")
+    head = ("measurement", "marketpipe", "TA-Lib / pandas / SQL", "slower by")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in [head, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    for name in ("bar_engine", "indicator_math", "streaming", "backfill"):
+    for name in ("bar_engine", "bars_stream", "indicator_math", "streaming", "backfill"):
         part = results.get(name)
         if isinstance(part, dict) and ("error" in part or "skipped" in part):
             lines.append(f"{name}: {part.get('error') or part.get('skipped')}")
@@ -149,6 +168,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     _progress(f"[0/3] bar engine: BarEngine.add vs a pandas groupby, {size['engine_ticks']} ticks")
     results["bar_engine"] = bar_engine.run(size["engine_ticks"])
+
+    if args.no_streaming:
+        results["bars_stream"] = {"skipped": "--no-streaming"}
+    else:
+        _progress(f"[0/3] bars step: build_bars on a PyFlink mini-cluster vs a SQL TUMBLE, {size['stream_ticks']} ticks")
+        try:
+            results["bars_stream"] = _bars_stream(size["stream_ticks"], args.timeout)
+        except backfill.BenchError as e:
+            results["bars_stream"], failed = {"error": str(e)}, True
 
     _progress(f"[1/3] indicator math: IndicatorSet.update vs TA-Lib, {size['math_bars']} bars")
     results["indicator_math"] = indicator_math.run(size["math_bars"], size["math_repeats"])

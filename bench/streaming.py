@@ -29,7 +29,7 @@ WINDOW_END_OFFSET_MS = 59_999  # the rowtime of a 1-minute bar is its window_tim
 JOB_CONFIG = {
     "table.local-time-zone": "UTC",
     "parallelism.default": "1",
-    "python.fn-execution.bundle.size": "1000",
+    "python.fn-execution.bundle.size": "10000",
     "python.fn-execution.bundle.time": "1000",
 }
 

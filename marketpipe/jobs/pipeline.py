@@ -45,8 +45,9 @@ def table_config(settings: Settings, job: str) -> dict[str, str]:
         "execution.checkpointing.interval": f"{settings.checkpoint_interval_ms} ms",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
         "parallelism.default": str(settings.flink_parallelism),
-        # Bars are one row per symbol per minute: small bundles keep indicator latency low.
-        "python.fn-execution.bundle.size": "1000",
+        # Python bundles: at most 1 s of latency (bundle.time); the size only matters for ticks through
+        # the bars step, where 10000 measured ~1.4x the throughput of 1000 (make bench).
+        "python.fn-execution.bundle.size": "10000",
         "python.fn-execution.bundle.time": "1000",
         # Read by udfs/flink.py (IndicatorConfig); empty means TA-Lib's default periods.
         "marketpipe.indicator-periods": json.dumps(settings.indicator_periods),

@@ -44,7 +44,7 @@ from udfs.market.conditions import ConditionTable
 NO_EFFECT = "no_effect"  # a trade whose conditions let it change nothing in a bar
 FOREVER = 2**62  # a watermark past everything: batch end of input
 
-STATE_VERSION = 5  # 5: Bucket.frozen; 4: State.timer_ms; 2: Minute gained opening_key / closing_key; 3: Bucket gained regular_close_ns
+STATE_VERSION = 6  # 6: State.purged_minute; 5: Bucket.frozen; 4: State.timer_ms; 2: Minute gained opening_key / closing_key; 3: Bucket gained regular_close_ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +86,7 @@ class State:
     last_segment_end: int | None = None
     carry: tuple[int, float, int, int | None, int | None] | None = None  # volume carried forward
     timer_ms: int | None = None  # the wake-up the Flink wrapper last registered (saves a round trip)
+    purged_minute: int = -1  # watermark minute of the last purge: once per minute keeps state bounded
 
 
 class BarEngine:
@@ -169,7 +170,9 @@ class BarEngine:
                 self._emit_minute(minute, out, wm)
         self._fill(None, out, wm)
         self._emit_buckets(out, wm)
-        self._purge(wm)
+        if wm // MINUTE_NS != st.purged_minute:  # late checks do not depend on it: only memory does
+            st.purged_minute = wm // MINUTE_NS
+            self._purge(wm)
         return out
 
     def finish(self) -> Output:
