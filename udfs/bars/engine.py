@@ -76,7 +76,7 @@ class Bucket:
 
 @dataclass(slots=True)
 class State:
-    """Per-symbol state; bounded by the grace period and the longest open rollup (one session)."""
+    """Per-symbol state, bounded by the grace period (rollup buckets fold their final minutes)."""
 
     symbol: str
     minutes: dict[int, Minute] = field(default_factory=dict)
