@@ -23,6 +23,7 @@ EXPECTED_SERVICES = {
     "flink-taskmanager",
     "pipeline",
     "collector",
+    "dagster",
 }
 FLINK_IMAGE_SERVICES = ("flink-jobmanager", "flink-taskmanager", "pipeline", "collector")
 
@@ -101,3 +102,19 @@ def test_host_ports_are_loopback_only(config: dict[str, Any]) -> None:
     for name, service in config["services"].items():
         for port in service.get("ports", []):
             assert port.get("host_ip") == "127.0.0.1", f"{name} publishes {port} beyond loopback"
+
+
+def test_compose_creates_every_topic_the_pipeline_uses(config: dict[str, Any]) -> None:
+    from marketpipe.settings import Settings
+
+    script = " ".join(config["services"]["kafka-topics"]["command"])
+    for topic in Settings().topics:
+        assert f" {topic} " in f" {script} ".replace(";", " "), f"kafka-topics does not create {topic}"
+
+
+def test_dagster_service_runs_the_orchestration_image(config: dict[str, Any]) -> None:
+    dagster = config["services"]["dagster"]
+    assert dagster["build"]["dockerfile"] == "docker/orchestration/Dockerfile"
+    assert (REPO_ROOT / "docker/orchestration/Dockerfile").is_file()
+    assert dagster["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert dagster["environment"]["MARKETPIPE_POSTGRES_HOST"] == "postgres"
