@@ -212,3 +212,30 @@ def _pg(settings: Settings) -> dict[str, Any]:
         "host": settings.host, "port": settings.postgres_port, "dbname": settings.postgres_db,
         "user": settings.postgres_user, "password": settings.postgres_password.get_secret_value(),
     }
+
+
+def test_volume_spike_warns_without_failing(graph: dict[str, Any], loaded: dict[str, Any]) -> None:
+    """A day with over 10x its 20-session average volume is flagged as a warning (news, not bad
+    data): the scan stays ok. 21 consecutive XNYS sessions of a made-up symbol, the last one spiking."""
+    from marketpipe.loaders.calendar import session_open_utc, trading_days
+
+    settings: Settings = graph["settings"]
+    days = trading_days(date(2024, 1, 2), date(2024, 2, 5), settings.daily_calendar)[:21]
+    assert len(days) == 21
+    _execute(settings, "DELETE FROM daily_bars WHERE symbol = 'ZZVOL'")
+    try:
+        for i, d in enumerate(days):
+            volume = 1_000_000 if i < 20 else 50_000_000
+            _execute(settings,
+                     "INSERT INTO daily_bars (symbol, session_date, bar_start, open, high, low, close, volume, "
+                     "source) VALUES ('ZZVOL', %s, %s, 10, 11, 9, 10.5, %s, 'test')",
+                     (d, session_open_utc(d, settings.daily_calendar), volume))
+        report = run_scan(settings, ["daily_bars"])
+        warned = [x for x in report.warned if "volume anomaly" in x.name]
+        assert warned, [(x.name, x.outcome) for x in report.outcomes]
+        assert not [x for x in report.failed if "volume anomaly" in x.name]
+        _execute(settings, "UPDATE daily_bars SET volume = 1000000 WHERE symbol = 'ZZVOL'")
+        calm = run_scan(settings, ["daily_bars"])
+        assert not [x for x in calm.warned if "volume anomaly" in x.name]
+    finally:
+        _execute(settings, "DELETE FROM daily_bars WHERE symbol = 'ZZVOL'")
