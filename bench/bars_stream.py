@@ -55,7 +55,10 @@ def job_seconds(csv: Path, *, python_step: bool) -> float:
     )
     t_env.execute_sql("CREATE TEMPORARY TABLE sink (symbol STRING, n BIGINT) WITH ('connector' = 'blackhole')")
     if python_step:
-        bars = build_bars(t_env, t_env.from_path("ticks_src"))
+        bars = build_bars(t_env, t_env.sql_query(
+            "SELECT symbol, ts_ns, price, size, exchange, conditions, trade_id, kafka_partition, "
+            "kafka_offset, CAST(NULL AS STRING) AS source, event_time FROM ticks_src"
+        ))
         t_env.create_temporary_view("bars_out", bars)
         query = "INSERT INTO sink SELECT symbol, volume FROM bars_out"
     else:

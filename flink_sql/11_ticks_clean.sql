@@ -40,13 +40,15 @@ FROM (
         TRY_CAST(JSON_VALUE(payload, '$.size') AS BIGINT)            AS size,
         NULLIF(TRIM(JSON_VALUE(payload, '$.exchange')), '')          AS exchange,
         NULLIF(TRIM(JSON_VALUE(payload, '$.conditions')), '')        AS conditions,
-        JSON_VALUE(payload, '$.trade_id')                            AS trade_id
+        JSON_VALUE(payload, '$.trade_id')                            AS trade_id,
+        JSON_VALUE(payload, '$.source')                              AS source
     FROM ticks_raw
     WHERE kind <> 'heartbeat'
 );
 
 CREATE VIEW ticks_clean AS
-SELECT symbol, event_time, ts_ns, price, size, exchange, conditions, trade_id, kafka_partition, kafka_offset
+SELECT symbol, event_time, ts_ns, price, size, exchange, conditions, trade_id, kafka_partition, kafka_offset,
+       source
 FROM ticks_parsed
 WHERE reject_reason IS NULL;
 

@@ -17,7 +17,8 @@
 -- ============================================================================================
 
 CREATE VIEW bar_input AS
-SELECT symbol, ts_ns, price, size, exchange, conditions, trade_id, kafka_partition, kafka_offset, event_time
+SELECT symbol, ts_ns, price, size, exchange, conditions, trade_id, kafka_partition, kafka_offset, source,
+       event_time
 FROM ticks_clean;
 
 -- Also registers `ticks_unbarred`: clean trades that are in no bar, with the reason.

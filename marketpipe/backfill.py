@@ -228,7 +228,8 @@ def write_ticks_file(path: Path, out: Path) -> int:
     n = 0
     with out.open("w", newline="") as fh:
         writer = csv.writer(fh)
-        for n, tick in enumerate(read_ticks(path, source="backfill"), start=1):
+        # the same `source` as a replay of the file: it selects the feed's condition table
+        for n, tick in enumerate(read_ticks(path), start=1):
             writer.writerow((-1, n, tick.to_json().decode()))
     return n
 

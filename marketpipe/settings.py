@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     bars_closing_print_wait_ms: int = 60_000  # how long the last regular bar waits for the closing print
     # Sale-condition table: a shipped one by name (cta_utp) or a CSV path (docs/conditions.md).
     conditions_table: str = "cta_utp"
+    # Per feed (the tick's `source` field), e.g. {"vendor_x": "/etc/marketpipe/x_conditions.csv"}; JSON.
+    conditions_tables_by_feed: dict[str, str] = Field(default_factory=dict)
     # Symbol reference (symbol -> listing exchange, calendar): empty = the shipped table.
     symbols_file: Path | None = None
     calendar: str = "XNYS"  # exchange calendar of symbols the reference does not list

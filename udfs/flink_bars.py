@@ -33,7 +33,7 @@ CONFIG_KEY = "marketpipe.bars"
 
 INPUT_COLUMNS = (
     "symbol", "ts_ns", "price", "size", "exchange", "conditions", "trade_id",
-    "kafka_partition", "kafka_offset", "event_time",
+    "kafka_partition", "kafka_offset", "source", "event_time",
 )
 BAR_COLUMNS = (
     "timeframe", "symbol", "bar_start_ms", "bar_end_ms", "open", "high", "low", "close", "volume",
@@ -70,7 +70,7 @@ def bar_values(row: BarRow) -> tuple[Any, ...]:
 
 def trade_of(value: Any) -> Trade:
     """A :class:`Trade` from an input row (:data:`INPUT_COLUMNS`)."""
-    return Trade(value[1], value[2], value[3], value[4], value[5], value[8] or 0)
+    return Trade(value[1], value[2], value[3], value[4], value[5], value[8] or 0, value[9])
 
 
 class BarFunction(KeyedProcessFunction):  # type: ignore[misc]
@@ -191,13 +191,14 @@ class BarSeries(TableFunction):  # type: ignore[misc]
 
     def eval(  # noqa: PLR0913 - one array per tick field
         self, symbol: str, ts: list[int], px: list[float], sz: list[int], ex: list[str],
-        cond: list[str], tid: list[str], part: list[int], off: list[int],
+        cond: list[str], tid: list[str], part: list[int], off: list[int], src: list[str],
     ) -> Iterator[tuple[Any, ...]]:
         if self._ref is None:
             self._ref = Reference(self._config)
         engine = BarEngine(symbol, self._ref.context(symbol))
         trades = [
-            Trade(ts[i], px[i], sz[i], ex[i] or None, cond[i] or None, off[i]) for i in range(len(ts))
+            Trade(ts[i], px[i], sz[i], ex[i] or None, cond[i] or None, off[i], src[i] or None)
+            for i in range(len(ts))
         ]
         index = {id(t): i for i, t in enumerate(trades)}
         out = Output()
@@ -228,10 +229,10 @@ def _build_batch(t_env: StreamTableEnvironment, ticks: Table, config: dict[str, 
             SELECT symbol, ARRAY_AGG(ts_ns) AS ts, ARRAY_AGG(price) AS px, ARRAY_AGG(size) AS sz,
                    ARRAY_AGG(COALESCE(exchange, '')) AS ex, ARRAY_AGG(COALESCE(conditions, '')) AS cond,
                    ARRAY_AGG(COALESCE(trade_id, '')) AS tid, ARRAY_AGG(kafka_partition) AS part,
-                   ARRAY_AGG(kafka_offset) AS off
+                   ARRAY_AGG(kafka_offset) AS off, ARRAY_AGG(COALESCE(source, '')) AS src
             FROM mp_bar_ticks GROUP BY symbol
         ) AS s,
-        LATERAL TABLE(mp_bar_series(s.symbol, s.ts, s.px, s.sz, s.ex, s.cond, s.tid, s.part, s.off))
+        LATERAL TABLE(mp_bar_series(s.symbol, s.ts, s.px, s.sz, s.ex, s.cond, s.tid, s.part, s.off, s.src))
             AS t({cols})
         """
     ))

@@ -27,7 +27,7 @@ from udfs.bars.model import Trade
 from marketpipe.feeds.values import parse_number, parse_size, parse_text, parse_ts
 
 REQUIRED_COLUMNS = ("ts", "symbol", "price", "size")
-OPTIONAL_COLUMNS = ("exchange", "conditions", "trade_id")
+OPTIONAL_COLUMNS = ("exchange", "conditions", "trade_id", "source")
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 HEARTBEAT_AFTER_S = 60 + 5  # past the largest event time: one bar length plus slack for the watermark
@@ -119,7 +119,7 @@ def read_ticks(path: str | Path, source: str = "replay") -> Iterator[Tick]:
                 exchange=parse_text(row.get("exchange")),
                 conditions=normalize_conditions(parse_text(row.get("conditions"))),
                 trade_id=parse_text(row.get("trade_id")),
-                source=source,
+                source=parse_text(row.get("source")) or source,  # a file may name each row's feed
                 ts_raw=ts_raw,
             )
 
@@ -179,7 +179,8 @@ class ReplaySummary:
             self.expected_bars.add((symbol, minute_start_ms(tick.ts_ns)))
             assert tick.price is not None and tick.size is not None
             self.trades.setdefault(symbol, []).append(
-                Trade(tick.ts_ns, float(tick.price), int(tick.size), tick.exchange, tick.conditions, self.rows)
+                Trade(tick.ts_ns, float(tick.price), int(tick.size), tick.exchange, tick.conditions, self.rows,
+                      tick.source)
             )
 
     def expected_bars_by_rules(self, config: dict[str, Any]) -> set[tuple[str, int]]:

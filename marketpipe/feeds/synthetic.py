@@ -215,7 +215,8 @@ class SyntheticFeed:
                 if tick.symbol and tick.ts_ns is not None:
                     bars.add((tick.symbol, tick.ts_ns // 60_000_000_000 * 60_000))
                     trades.setdefault(tick.symbol, []).append(Trade(
-                        tick.ts_ns, float(tick.price), int(tick.size), tick.exchange, tick.conditions, sent
+                        tick.ts_ns, float(tick.price), int(tick.size), tick.exchange, tick.conditions, sent,
+                        tick.source,
                     ))
                 if first_ts is None:
                     first_ts = tick.ts_ns

@@ -63,12 +63,6 @@ def table_config(settings: Settings, job: str) -> dict[str, str]:
 
 def bar_config(settings: Settings) -> dict[str, Any]:
     """The bar engine's rules and reference files, as udfs/flink_bars.py reads them."""
-    table = settings.conditions_table
-    shipped = {"cta_utp": None}  # name -> path (None: the package's default table)
-    if table not in shipped and not Path(table).is_file():
-        raise ConfigError(
-            f"conditions table {table!r} is neither a shipped table ({', '.join(shipped)}) nor a file"
-        )
     return {
         "rules": {
             "grace_ms": settings.bars_grace_ms,
@@ -79,10 +73,27 @@ def bar_config(settings: Settings) -> dict[str, Any]:
             "post_close": settings.bars_post_close,
             "closing_print_wait_ms": settings.bars_closing_print_wait_ms,
         },
-        "conditions_file": shipped[table] if table in shipped else str(Path(table).resolve()),
+        "conditions_file": _conditions_file(settings.conditions_table),
+        "feed_conditions_files": {
+            feed: _conditions_file(table) for feed, table in settings.conditions_tables_by_feed.items()
+        },
         "symbols_file": str(settings.symbols_file) if settings.symbols_file else None,
         "calendar": settings.calendar,
     }
+
+
+SHIPPED_CONDITION_TABLES = {"cta_utp": None}  # name -> path (None: the package's default table)
+
+
+def _conditions_file(table: str) -> str | None:
+    if table in SHIPPED_CONDITION_TABLES:
+        return SHIPPED_CONDITION_TABLES[table]
+    if not Path(table).is_file():
+        raise ConfigError(
+            f"conditions table {table!r} is neither a shipped table "
+            f"({', '.join(SHIPPED_CONDITION_TABLES)}) nor a file"
+        )
+    return str(Path(table).resolve())
 
 
 def build(t_env: Any, statements: Sequence[Statement]) -> Any:

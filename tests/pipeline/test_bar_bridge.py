@@ -95,7 +95,7 @@ def run(ticks_csv: Path, mode: str) -> tuple[dict[tuple[str, str, int], tuple[An
     )
     src = t_env.sql_query(
         "SELECT symbol, ts_ns, price, size, exchange, NULLIF(conditions, '') AS conditions, trade_id, "
-        "kafka_partition, kafka_offset, event_time FROM ticks_src"
+        "kafka_partition, kafka_offset, CAST(NULL AS STRING) AS source, event_time FROM ticks_src"
     )
     bars_table = build_bars(t_env, src)
     assert tuple(bars_table.get_schema().get_field_names()) == BAR_COLUMNS

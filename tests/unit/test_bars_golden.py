@@ -7,6 +7,7 @@ session, revision)``. Times are written in New York wall-clock time and converte
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -569,3 +570,25 @@ def test_grace_of_the_last_regular_bar_runs_from_when_it_was_due() -> None:
     assert bars(out) == [("1m", "15:59", 100.0, 101.0, 100.0, 101.0, 200, 2, "regular", 1)]
     out = e.add(t(ns(15, 59, 55), 102.0, seq=2), ns(16, 2, 0))  # grace over: 16:01 + 60 s
     assert reasons(out) == [("15:59", "late")]
+
+
+def test_a_feed_can_have_its_own_condition_table(tmp_path: Path) -> None:
+    """MARKETPIPE_CONDITIONS_TABLES_BY_FEED: trades whose `source` names a feed use that feed's table."""
+    strict = tmp_path / "strict.csv"
+    rows = ["code,session,updates_open_close,updates_high_low,updates_volume,is_opening_print,"
+            "is_closing_print,is_official_report,description",
+            "@,all,true,true,true,false,false,false,regular sale",
+            "F,all,false,false,true,false,false,false,this vendor's F: volume only"]
+    strict.write_text("\n".join(rows) + "\n")
+    base = ctx(rollups=NO_ROLLUPS)
+    feed_ctx = Context(base.rules, base.conditions, base.calendar, base.listing_exchange,
+                       {"vendor_x": ConditionTable.from_csv(strict)})
+    trades = [
+        Trade(ns(10, 0, 1), 100.0, 100, "P", "@", 1, "vendor_x"),
+        Trade(ns(10, 0, 2), 105.0, 100, "P", "F", 2, "vendor_x"),  # volume only under vendor_x's table
+        Trade(ns(10, 0, 3), 106.0, 100, "P", "F", 3, "other"),      # the default table: F is a regular sale
+    ]
+    out = run_batch("AAPL", trades, feed_ctx)
+    assert final(out, "1m") == [("1m", "10:00", 100.0, 106.0, 100.0, 106.0, 300, 3, "regular", 0)]
+    out = run_batch("AAPL", trades[:2], feed_ctx)
+    assert final(out, "1m") == [("1m", "10:00", 100.0, 100.0, 100.0, 100.0, 200, 2, "regular", 0)]

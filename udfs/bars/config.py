@@ -27,6 +27,10 @@ class Reference:
         self.rules = BarRules(**rules)
         path = config.get("conditions_file")
         self.conditions = ConditionTable.from_csv(path) if path else ConditionTable.default()
+        self.feed_conditions = {
+            feed: ConditionTable.from_csv(p) if p else ConditionTable.default()
+            for feed, p in (config.get("feed_conditions_files") or {}).items()
+        }
         path = config.get("symbols_file")
         calendar = config.get("calendar", "XNYS")
         self.symbols = (
@@ -40,5 +44,7 @@ class Reference:
         if ctx is None:
             info = self.symbols.lookup(symbol)
             cal = get_calendar(info.calendar, self.rules.pre_open, self.rules.post_close)
-            ctx = self._contexts[symbol] = Context(self.rules, self.conditions, cal, info.listing_exchange)
+            ctx = self._contexts[symbol] = Context(
+                self.rules, self.conditions, cal, info.listing_exchange, self.feed_conditions
+            )
         return ctx

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import pickle
 from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from udfs.bars.minute import Minute, merge
@@ -55,6 +56,14 @@ class Context:
     conditions: ConditionTable
     calendar: MarketCalendar
     listing_exchange: str | None = None
+    # Condition tables of particular feeds (the tick's `source`); others use `conditions`.
+    feed_conditions: Mapping[str, ConditionTable] = field(default_factory=dict)
+
+    def table(self, source: str | None) -> ConditionTable:
+        """The condition table of a trade's feed."""
+        if source is None or not self.feed_conditions:
+            return self.conditions
+        return self.feed_conditions.get(source, self.conditions)
 
 
 @dataclass(slots=True)
@@ -123,7 +132,7 @@ class BarEngine:
         if slot is None:
             out.rejected.append(Rejected(trade, MARKET_CLOSED))
             return out
-        elig = ctx.conditions.eligibility(trade.conditions, slot.session)
+        elig = ctx.table(trade.source).eligibility(trade.conditions, slot.session)
         if elig.official_report:
             out.rejected.append(Rejected(trade, OFFICIAL_REPORT))
             return out

@@ -33,6 +33,7 @@ class Trade:
     exchange: str | None = None
     conditions: str | None = None
     seq: int = 0
+    source: str | None = None  # the feed it came from: selects the feed's condition table, if any
 
 
 @dataclass(frozen=True, slots=True)
