@@ -25,7 +25,7 @@ from pyflink.table import DataTypes, Schema, StreamTableEnvironment, Table
 from pyflink.table.udf import TableFunction, udtf
 
 from udfs.bars.config import Reference
-from udfs.bars.engine import STATE_VERSION, BarEngine
+from udfs.bars.engine import BarEngine
 from udfs.bars.model import NS_PER_MS, BarRow, Output, Trade
 
 #: Job configuration key holding the bar rules and reference files as JSON.
@@ -92,12 +92,7 @@ class BarFunction(KeyedProcessFunction):  # type: ignore[misc]
         assert self._ref is not None and self._state is not None
         saved = self._state.value()
         ctx = self._ref.context(symbol)
-        if saved is None:
-            return BarEngine(symbol, ctx)
-        version, state = saved
-        if version != STATE_VERSION:
-            raise ValueError(f"bar state version {version} is not {STATE_VERSION}: start the job fresh")
-        return BarEngine(symbol, ctx, state)
+        return BarEngine(symbol, ctx) if saved is None else BarEngine.restore(saved, ctx)
 
     def _finish(self, engine: BarEngine, out: Output, ctx: Any, rows: dict[int, Any]) -> Iterator[Any]:
         assert self._state is not None
@@ -111,7 +106,7 @@ class BarFunction(KeyedProcessFunction):  # type: ignore[misc]
                 st.timer_ms = wake // NS_PER_MS
         # The live state object, not bytes: PyFlink's state cache (python.state.cache-size) keeps it
         # in the worker and serializes it when the bundle is flushed, not on every tick.
-        self._state.update((STATE_VERSION, st))
+        self._state.update(engine.snapshot())
         for bar in out.bars:
             yield Row(*bar_values(bar))
         for rej in out.rejected:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass, field
 from collections.abc import Mapping
-from typing import Any
 
 from udfs.bars.minute import Minute, merge
 from udfs.bars.model import (
@@ -109,17 +108,26 @@ class BarEngine:
 
     # ---- state
 
+    def snapshot(self) -> tuple[int, State]:
+        """The state, versioned, as Flink ValueState keeps it (the live object, pickled on flush)."""
+        return (STATE_VERSION, self.state)
+
+    @classmethod
+    def restore(cls, snapshot: tuple[int, State], ctx: Context) -> BarEngine:
+        """An engine continuing from :meth:`snapshot`."""
+        version, state = snapshot
+        if version != STATE_VERSION:
+            raise ValueError(f"bar state version {version} is not {STATE_VERSION}: start the job fresh")
+        return cls(state.symbol, ctx, state)
+
     def dumps(self) -> bytes:
-        """The state as bytes for Flink ValueState."""
-        return pickle.dumps((STATE_VERSION, self.state), protocol=pickle.HIGHEST_PROTOCOL)
+        """The snapshot as bytes (a checkpoint round trip)."""
+        return pickle.dumps(self.snapshot(), protocol=pickle.HIGHEST_PROTOCOL)
 
     @classmethod
     def loads(cls, data: bytes, ctx: Context) -> BarEngine:
         """An engine restored from :meth:`dumps`."""
-        version, state = pickle.loads(data)  # noqa: S301 - our own checkpointed state
-        if version != STATE_VERSION:
-            raise ValueError(f"bar state version {version} is not {STATE_VERSION}")
-        return cls(state.symbol, ctx, state)
+        return cls.restore(pickle.loads(data), ctx)  # noqa: S301 - our own checkpointed state
 
     # ---- input
 
@@ -154,8 +162,6 @@ class BarEngine:
             out.rejected.append(Rejected(trade, LATE))
             return out
         if not minute.add(trade, elig, opening=opening, closing=closing):
-            if start not in st.minutes:
-                pass  # nothing to keep
             out.rejected.append(Rejected(trade, NO_EFFECT))
             return out
         st.minutes[start] = minute
@@ -440,14 +446,3 @@ def latest(rows: list[BarRow]) -> dict[tuple[str, str, int], BarRow]:
     for row in rows:
         result[row.key()] = row
     return result
-
-
-def describe(ctx: Context) -> dict[str, Any]:
-    """The rules in force, for logs."""
-    r = ctx.rules
-    return {
-        "grace_ms": r.grace_ms, "empty_minutes": r.empty_minutes,
-        "ineligible_minutes": r.ineligible_minutes, "extended_hours": r.extended_hours,
-        "calendar": ctx.calendar.name, "listing_exchange": ctx.listing_exchange,
-        "rollups": list(r.rollups),
-    }
