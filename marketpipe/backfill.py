@@ -237,7 +237,7 @@ def write_ticks_file(path: Path, out: Path) -> int:
 def run_ticks_backfill(
     settings: Settings, path: Path, *, progress: bool = True, timeout: float = 1800
 ) -> TicksBackfillResult:
-    """Bars of every timeframe from a tick file, in Flink BATCH mode over the streaming SQL (10-13)."""
+    """Bars of every timeframe from a tick file, in Flink BATCH mode over the streaming SQL (10-13, not 14)."""
     work = settings.data_dir / "backfill"
     work.mkdir(parents=True, exist_ok=True)
     canonical = work / f"{path.stem}-ticks-{int(time.time() * 1000)}.csv"

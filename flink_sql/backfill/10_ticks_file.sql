@@ -1,7 +1,8 @@
 -- ============================================================================================
 -- backfill/10 · `marketpipe backfill --ticks FILE` — source: a tick file instead of Kafka
--- Replaces 10_ticks_source.sql in a batch run; 11 (clean) and 12 (bars) are the same files the
--- streaming job runs, so replay and backfill build bars with the same rules. marketpipe/backfill.py
+-- Replaces 10_ticks_source.sql in a batch run; 11 (clean), 12 (bars) and 13 (PostgreSQL) are the
+-- same files the streaming job runs (14, topics and lake, is left out), so replay and backfill build
+-- bars with the same rules. marketpipe/backfill.py
 -- writes FILE as this canonical CSV: each tick as the JSON value a producer would send, with its row
 -- number standing in for the Kafka offset (it orders ticks with equal timestamps, as the offset does)
 -- and partition -1 marking "from a file" in the dead-letter table.

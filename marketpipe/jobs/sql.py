@@ -157,10 +157,7 @@ JOB_FILES = {
 # (None: left out).
 BATCH_REPLACES = {
     "backfill": {"20_bars_source.sql": "backfill/20_bars_file.sql", "24_signals_topic.sql": None},
-    "backfill-ticks": {
-        "10_ticks_source.sql": "backfill/10_ticks_file.sql",
-        "13_bars_sinks.sql": "backfill/13_bars_sinks.sql",
-    },
+    "backfill-ticks": {"10_ticks_source.sql": "backfill/10_ticks_file.sql", "14_bars_topics_lake.sql": None},
 }
 
 
