@@ -97,7 +97,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
     speed: str | float = "max" if args.speed == "max" else float(args.speed)
     producer = TickProducer(settings)
-    summary = replay(Path(args.path), producer, speed=speed, progress=not args.quiet)
+    summary = replay(Path(args.path), producer, speed=speed, progress=not args.quiet, keep_trades=args.wait)
     print(
         f"replayed {summary.rows} rows ({summary.valid_rows} valid-looking) of "
         f"{len(summary.symbols)} symbols; {len(summary.expected_bars)} bars expected",

@@ -163,6 +163,7 @@ class ReplaySummary:
     heartbeat_ts_ns: int | None = None
     # valid-looking trades per symbol, in file order: what the bar rules run on (expected_bars_by_rules)
     trades: dict[str, list[Trade]] = field(default_factory=dict)
+    keep_trades: bool = True  # off when nothing will ask for expected_bars_by_rules (saves memory)
 
     def add(self, tick: Tick) -> None:
         """Account for one row."""
@@ -177,6 +178,8 @@ class ReplaySummary:
             assert tick.symbol is not None and tick.ts_ns is not None
             symbol = tick.symbol.strip().upper()
             self.expected_bars.add((symbol, minute_start_ms(tick.ts_ns)))
+            if not self.keep_trades:
+                return
             assert tick.price is not None and tick.size is not None
             self.trades.setdefault(symbol, []).append(
                 Trade(tick.ts_ns, float(tick.price), int(tick.size), tick.exchange, tick.conditions, self.rows,
@@ -230,6 +233,7 @@ def replay(
     progress: bool = True,
     *,
     flush_timeout: float = 60.0,
+    keep_trades: bool = True,
 ) -> ReplaySummary:
     """Send every row of ``path`` in file order, then heartbeats at max ts + 65 s, then flush.
 
@@ -240,7 +244,7 @@ def replay(
     if speed != "max" and not (isinstance(speed, int | float) and speed > 0 and math.isfinite(speed)):
         raise FeedError(f"speed must be 'max' or a positive number, got {speed!r}")
     ticks = read_ticks(path)
-    summary = ReplaySummary()
+    summary = ReplaySummary(keep_trades=keep_trades)
     anchor_ns: int | None = None
     t0 = time.monotonic()
     with tqdm(total=count_rows(path), unit="row", desc=f"replay {Path(path).name}",
