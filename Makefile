@@ -167,5 +167,5 @@ clean: down ## stop the stack and delete its data (.data/)
 
 BENCH_ARGS ?=
 .PHONY: bench
-bench: install ## benchmarks: indicator math vs TA-Lib, streaming per-update cost, backfill bars/s
+bench: install ## benchmarks: bar engine and bars step (ticks/s), indicator math vs TA-Lib, streaming per-update cost, backfill bars/s
 	$(PY) -m bench.run $(BENCH_ARGS)
