@@ -8,8 +8,10 @@
 -- time seen by the out-of-orderness bound, and is the minimum over partitions. Heartbeat records
 -- (kind = 'heartbeat') carry only a time: our producers send them to every partition periodically and at
 -- the end of a file, so an empty partition never holds the watermark back and the last minute closes.
--- A tick without a usable timestamp gets event time 0 (1970): it cannot move the watermark, and
--- 11_ticks_clean.sql dead-letters it as bad_timestamp.
+-- The watermark only trusts sane times: an event time before {{min_event_time_ms}} ms (settings
+-- min_event_time) or more than {{max_future_s}} s ahead of the wall clock (max_future_s) — a 1970 or a
+-- 2100 stamp, on a trade or on a heartbeat — gets event time 0 (1970) here, so it can never move the
+-- watermark, and 11_ticks_clean.sql dead-letters it (timestamp_out_of_range / bad_heartbeat).
 -- ============================================================================================
 
 CREATE TABLE ticks_raw (
@@ -19,7 +21,13 @@ CREATE TABLE ticks_raw (
     kafka_ts         TIMESTAMP_LTZ(3) METADATA FROM 'timestamp' VIRTUAL,
     kind       AS COALESCE(JSON_VALUE(payload, '$.kind'), 'trade'),
     ts_ns      AS TRY_CAST(JSON_VALUE(payload, '$.ts_ns') AS BIGINT),
-    event_time AS TO_TIMESTAMP_LTZ(COALESCE(TRY_CAST(JSON_VALUE(payload, '$.ts_ns') AS BIGINT) / 1000000, 0), 3),
+    event_time AS TO_TIMESTAMP_LTZ(
+        CASE
+            WHEN TRY_CAST(JSON_VALUE(payload, '$.ts_ns') AS BIGINT) / 1000000
+                 BETWEEN {{min_event_time_ms}} AND (UNIX_TIMESTAMP() + {{max_future_s}}) * 1000
+            THEN TRY_CAST(JSON_VALUE(payload, '$.ts_ns') AS BIGINT) / 1000000
+            ELSE 0
+        END, 3),
     WATERMARK FOR event_time AS event_time - INTERVAL '{{watermark_delay_s}}' SECOND
 ) WITH (
     'connector'                     = 'kafka',

@@ -1,58 +1,120 @@
 -- ============================================================================================
 -- 11 · Clean and normalize
--- Every trade record ends in exactly one of two places:
---   ticks_clean     typed, symbol upper-cased, price and size positive and finite, timestamp known
---   ticks_rejected  the record as received, with the first rule it broke as `reason`
+-- Every record read from the raw topic ends in exactly one of three places (`outcome`):
+--   heartbeat       a heartbeat with a sane time: it only moves the watermark
+--   clean           a trade, typed, symbol upper-cased, price and size within bounds, time known
+--   rejected        the record as received (at most {{dlq_payload_chars}} characters of it), with the
+--                   first rule it broke as `reason`
+-- so that, per partition, raw = clean + rejected + heartbeats (tick_counts below; docs/ticks.md).
 -- Reasons, checked in this order:
---   malformed_json   the value is not a JSON object
---   missing_symbol   no symbol, or only blanks
---   bad_timestamp    ts_ns missing or not an integer
---   bad_price        price missing or not a number
---   invalid_price    price not a positive finite number below 1e9
---   bad_size         size missing or not an integer
---   invalid_size     size not positive
+--   tombstone               the Kafka value is NULL
+--   oversize                the value is longer than {{max_record_bytes}} characters
+--   malformed_json          the value is not a JSON object
+--   bad_heartbeat           a heartbeat whose time is missing, or outside the sane range of 10
+--   unsupported_kind        `kind` is neither 'trade' (the default) nor 'heartbeat', e.g. a quote
+--   missing_symbol          no symbol, or only blanks
+--   invalid_symbol          not a ticker: a JSON string of 1-16 characters A-Z 0-9 . / - starting
+--                           with a letter (after trimming and upper-casing), e.g. not 12345, "I B M"
+--   bad_timestamp           ts_ns missing, not a JSON integer (a string, a float)
+--   timestamp_out_of_range  ts_ns before min_event_time or more than {{max_future_s}} s in the future
+--   bad_price               price missing or not a JSON number (text such as "NaN", null)
+--   invalid_price           price not positive, or not below {{max_price}}
+--   bad_size                size missing or not a JSON integer (100.5, "100", null)
+--   invalid_size            size not positive, or above {{max_size}}
 -- A clean trade can still end up in no bar (late beyond the grace period, market closed, an official
--- report, ...): the bar step decides that by market rules and dead-letters it there (12_bars.sql).
+-- report, a duplicate trade id, a price outlier, ...): the bar step decides that by market rules and
+-- dead-letters it there with stage 'bars' (12_bars.sql).
+-- JSON_QUERY(... WITH ARRAY WRAPPER) shows a field's JSON type: [123] is a number, ["123"] a string.
 -- ============================================================================================
 
 CREATE VIEW ticks_parsed AS
 SELECT
     *,
     CASE
-        WHEN NOT (payload IS JSON OBJECT)                      THEN 'malformed_json'
-        WHEN symbol IS NULL OR symbol = ''                     THEN 'missing_symbol'
-        WHEN ts_ns IS NULL                                     THEN 'bad_timestamp'
-        WHEN price IS NULL                                     THEN 'bad_price'
-        WHEN NOT (price > 0 AND price < 1e9)                   THEN 'invalid_price'
-        WHEN size IS NULL                                      THEN 'bad_size'
-        WHEN size <= 0                                         THEN 'invalid_size'
-    END AS reject_reason
+        WHEN reject_reason IS NOT NULL THEN 'rejected'
+        WHEN kind = 'heartbeat'        THEN 'heartbeat'
+        ELSE 'clean'
+    END AS outcome
 FROM (
     SELECT
-        kafka_partition,
-        kafka_offset,
-        kafka_ts,
-        payload,
-        ts_ns,
-        event_time,
-        UPPER(TRIM(JSON_VALUE(payload, '$.symbol')))                 AS symbol,
-        TRY_CAST(JSON_VALUE(payload, '$.price') AS DOUBLE)           AS price,
-        TRY_CAST(JSON_VALUE(payload, '$.size') AS BIGINT)            AS size,
-        NULLIF(TRIM(JSON_VALUE(payload, '$.exchange')), '')          AS exchange,
-        NULLIF(TRIM(JSON_VALUE(payload, '$.conditions')), '')        AS conditions,
-        JSON_VALUE(payload, '$.trade_id')                            AS trade_id,
-        JSON_VALUE(payload, '$.source')                              AS source
-    FROM ticks_raw
-    WHERE kind <> 'heartbeat'
+        *,
+        CASE
+            WHEN payload IS NULL                                           THEN 'tombstone'
+            WHEN CHAR_LENGTH(payload) > {{max_record_bytes}}               THEN 'oversize'
+            WHEN NOT (payload IS JSON OBJECT)                              THEN 'malformed_json'
+            WHEN kind = 'heartbeat' AND (ts_ns IS NULL OR event_time_unset) THEN 'bad_heartbeat'
+            WHEN kind = 'heartbeat'                                        THEN CAST(NULL AS STRING)
+            WHEN kind <> 'trade'                                           THEN 'unsupported_kind'
+            WHEN symbol IS NULL OR symbol = ''                             THEN 'missing_symbol'
+            WHEN symbol_json NOT LIKE '["%'
+                 OR NOT REGEXP(symbol, '^[A-Z][A-Z0-9./-]{0,15}$')         THEN 'invalid_symbol'
+            WHEN ts_ns IS NULL OR NOT REGEXP(ts_json, '^\[-?[0-9]+\]$')    THEN 'bad_timestamp'
+            WHEN event_time_unset                                          THEN 'timestamp_out_of_range'
+            WHEN price IS NULL
+                 OR NOT REGEXP(price_json, '^\[-?[0-9][0-9.eE+-]*\]$')     THEN 'bad_price'
+            WHEN NOT (price > 0 AND price < {{max_price}})                 THEN 'invalid_price'
+            WHEN size IS NULL OR NOT REGEXP(size_json, '^\[-?[0-9]+\]$')   THEN 'bad_size'
+            WHEN NOT (size > 0 AND size <= {{max_size}})                   THEN 'invalid_size'
+        END AS reject_reason
+    FROM (
+        SELECT
+            kafka_partition,
+            kafka_offset,
+            kafka_ts,
+            payload,
+            kind,
+            ts_ns,
+            event_time,
+            event_time < TO_TIMESTAMP_LTZ(1, 3)                          AS event_time_unset,
+            UPPER(TRIM(JSON_VALUE(payload, '$.symbol')))                 AS symbol,
+            TRY_CAST(JSON_VALUE(payload, '$.price') AS DOUBLE)           AS price,
+            TRY_CAST(JSON_VALUE(payload, '$.size') AS BIGINT)            AS size,
+            NULLIF(TRIM(JSON_VALUE(payload, '$.exchange')), '')          AS exchange,
+            NULLIF(TRIM(JSON_VALUE(payload, '$.conditions')), '')        AS conditions,
+            JSON_VALUE(payload, '$.trade_id')                            AS trade_id,
+            JSON_VALUE(payload, '$.source')                              AS source,
+            JSON_QUERY(payload, '$.symbol' WITH ARRAY WRAPPER)           AS symbol_json,
+            JSON_QUERY(payload, '$.ts_ns' WITH ARRAY WRAPPER)            AS ts_json,
+            JSON_QUERY(payload, '$.price' WITH ARRAY WRAPPER)            AS price_json,
+            JSON_QUERY(payload, '$.size' WITH ARRAY WRAPPER)             AS size_json
+        FROM ticks_raw
+    )
 );
 
 CREATE VIEW ticks_clean AS
 SELECT symbol, event_time, ts_ns, price, size, exchange, conditions, trade_id, kafka_partition, kafka_offset,
        source
 FROM ticks_parsed
-WHERE reject_reason IS NULL;
+WHERE outcome = 'clean';
 
+-- A dead letter keeps the start of an oversize record, never the whole of it: the dead-letter topic
+-- and table must accept every record the raw topic did.
 CREATE VIEW ticks_rejected AS
-SELECT kafka_partition, kafka_offset, reject_reason AS reason, symbol, payload, kafka_ts AS received_at
+SELECT
+    kafka_partition,
+    kafka_offset,
+    reject_reason AS reason,
+    CASE WHEN CHAR_LENGTH(symbol) <= 32 THEN symbol ELSE SUBSTRING(symbol, 1, 32) END AS symbol,
+    CASE
+        WHEN payload IS NULL THEN ''
+        WHEN CHAR_LENGTH(payload) > {{dlq_payload_chars}}
+            THEN SUBSTRING(payload, 1, {{dlq_payload_chars}}) || '...[truncated from '
+                 || CAST(CHAR_LENGTH(payload) AS STRING) || ' characters]'
+        ELSE payload
+    END AS payload,
+    kafka_ts AS received_at
 FROM ticks_parsed
-WHERE reject_reason IS NOT NULL;
+WHERE outcome = 'rejected';
+
+-- Per partition: records read, and how they were classified (raw = clean + rejected + heartbeats).
+-- An updating aggregate: the PostgreSQL sink (13) upserts one row per partition.
+CREATE VIEW tick_counts AS
+SELECT
+    kafka_partition,
+    COUNT(*)                                                AS raw_records,
+    COUNT(*) FILTER (WHERE outcome = 'clean')               AS clean,
+    COUNT(*) FILTER (WHERE outcome = 'rejected')            AS rejected,
+    COUNT(*) FILTER (WHERE outcome = 'heartbeat')           AS heartbeats,
+    MAX(kafka_offset)                                       AS max_offset
+FROM ticks_parsed
+GROUP BY kafka_partition;

@@ -42,14 +42,16 @@ FROM bars_all;
 
 CREATE VIEW bars_1m AS SELECT * FROM bars WHERE timeframe = '1m';
 
--- The dead-letter path: records that failed cleaning (11) and clean trades in no bar (above).
--- A trade in no bar is written back as JSON of its clean fields.
+-- The dead-letter path: records that failed cleaning (11, stage 'clean') and clean trades in no bar
+-- (above, stage 'bars'). A trade in no bar is written back as JSON of its clean fields.
+-- raw = clean + stage 'clean' dead letters + heartbeats; clean = trades in bars + stage 'bars' ones.
 CREATE VIEW ticks_dead AS
-SELECT kafka_partition, kafka_offset, reason, symbol, payload, CAST(received_at AS TIMESTAMP(3)) AS received_at
+SELECT kafka_partition, kafka_offset, 'clean' AS stage, reason, symbol, payload,
+       CAST(received_at AS TIMESTAMP(3)) AS received_at
 FROM ticks_rejected
 UNION ALL
 SELECT
-    kafka_partition, kafka_offset, reason, symbol,
+    kafka_partition, kafka_offset, 'bars' AS stage, reason, symbol,
     JSON_OBJECT(
         'symbol' VALUE symbol, 'ts_ns' VALUE ts_ns, 'price' VALUE price, 'size' VALUE size,
         'exchange' VALUE exchange, 'conditions' VALUE conditions, 'trade_id' VALUE trade_id

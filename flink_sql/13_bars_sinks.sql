@@ -67,11 +67,21 @@ CREATE TABLE pg_bars_1d (
 );
 
 CREATE TABLE pg_ticks_dlq (
-    kafka_partition INT, kafka_offset BIGINT, reason STRING, symbol STRING, payload STRING,
+    kafka_partition INT, kafka_offset BIGINT, stage STRING, reason STRING, symbol STRING, payload STRING,
     received_at TIMESTAMP(3),
     PRIMARY KEY (kafka_partition, kafka_offset) NOT ENFORCED
 ) WITH (
     'connector' = 'jdbc', 'url' = '{{jdbc_url}}', 'table-name' = '{{pg_schema}}.ticks_dlq',
+    'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}',
+    'sink.buffer-flush.interval' = '{{jdbc_flush_interval_ms}}ms', 'sink.buffer-flush.max-rows' = '500'
+);
+
+CREATE TABLE pg_tick_counts (
+    kafka_partition INT, raw_records BIGINT, clean BIGINT, rejected BIGINT, heartbeats BIGINT,
+    max_offset BIGINT,
+    PRIMARY KEY (kafka_partition) NOT ENFORCED
+) WITH (
+    'connector' = 'jdbc', 'url' = '{{jdbc_url}}', 'table-name' = '{{pg_schema}}.tick_counts',
     'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}',
     'sink.buffer-flush.interval' = '{{jdbc_flush_interval_ms}}ms', 'sink.buffer-flush.max-rows' = '500'
 );
@@ -104,6 +114,9 @@ SELECT symbol, bar_start, bar_end, `open`, high, low, `close`, volume, vwap, tra
 FROM bars WHERE timeframe = '1d';
 
 INSERT INTO pg_ticks_dlq
-SELECT kafka_partition, kafka_offset, reason, symbol, payload,
+SELECT kafka_partition, kafka_offset, stage, reason, symbol, payload,
        COALESCE(received_at, TIMESTAMP '1970-01-01 00:00:00')  -- a backfill's file rows have no Kafka time
 FROM ticks_dead;
+
+INSERT INTO pg_tick_counts
+SELECT kafka_partition, raw_records, clean, rejected, heartbeats, max_offset FROM tick_counts;

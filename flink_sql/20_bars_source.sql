@@ -4,6 +4,7 @@
 -- indicators need. Event time is the bar's start; nothing downstream waits on it, it only travels
 -- with each row. A bar revised by a late tick (revision > 0, docs/bars.md) is re-emitted on the topic;
 -- indicators are recursive and were already computed from the first emission, so they skip revisions.
+-- Should a bar still arrive twice, the indicator step ignores a bar_start it has already applied.
 -- ============================================================================================
 
 CREATE TABLE bars_topic (
@@ -25,6 +26,9 @@ CREATE TABLE bars_topic (
     'topic'                         = '{{topic_bars}}',
     'properties.bootstrap.servers'  = '{{kafka_bootstrap}}',
     'properties.group.id'           = 'marketpipe-indicators',
+    -- only bars of committed transactions: a bar the bars job wrote before a crash and then rewrote
+    -- after restoring its checkpoint is seen once
+    'properties.isolation.level'    = 'read_committed',
     'scan.startup.mode'             = 'earliest-offset',
     'key.format'                    = 'raw',
     'key.fields'                    = 'symbol',

@@ -1,6 +1,7 @@
 -- ============================================================================================
 -- 24 · Job `indicators` — the Kafka topic `signals` (streaming only; a backfill does not re-announce
--- history to live consumers)
+-- history to live consumers). Written in Kafka transactions committed with each checkpoint (exactly
+-- once, as the topics of 14): read it with isolation.level=read_committed.
 -- ============================================================================================
 
 CREATE TABLE kafka_signals (
@@ -8,6 +9,8 @@ CREATE TABLE kafka_signals (
     `close` DOUBLE, macd_hist DOUBLE, rsi_14 DOUBLE
 ) WITH (
     'connector' = 'kafka', 'topic' = '{{topic_signals}}',
+    'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-signals',
+    'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
     'key.format' = 'raw', 'key.fields' = 'symbol', 'value.format' = 'json', 'value.fields-include' = 'ALL'
 );

@@ -15,6 +15,7 @@ uses a different wrapper over the same math (see :func:`attach_indicators`).
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -34,6 +35,8 @@ from udfs.indicator_set import (
     IndicatorSet,
 )
 from udfs.sessions import session_of
+
+log = logging.getLogger(__name__)
 
 INPUT_COLUMNS = (
     "symbol", "bar_start_ms", "open", "high", "low", "close", "volume", "vwap", "rowtime"
@@ -86,16 +89,30 @@ class IndicatorFunction(KeyedProcessFunction):  # type: ignore[misc]
         )
 
     def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Iterator[Row]:
-        """Update the symbol's IndicatorSet with the bar close and emit the indicator row."""
+        """Update the symbol's IndicatorSet with the bar close and emit the indicator row.
+
+        A bar whose start is not after the last one applied is ignored: a re-delivered bar (the
+        at-least-once failure mode the exactly-once topics rule out) must not be applied twice,
+        which would shift every recursive indicator after it.
+        """
         assert self._state is not None
+        saved = self._state.value()
+        last_ms, saved_set = saved if isinstance(saved, tuple) else (None, saved)
+        if last_ms is not None and value[1] <= last_ms:
+            log.warning("indicators: %s bar %s already applied (last %s); ignored", value[0], value[1], last_ms)
+            return
         bar = bar_of(value)
         if bar is None:
             values = _COLD
         else:
-            saved = self._state.value()
-            indicators = IndicatorSet(self._config) if saved is None else IndicatorSet.from_state(saved)
-            values = row_values(indicators.update(bar))
-            self._state.update(indicators.state())
+            try:
+                indicators = IndicatorSet(self._config) if saved_set is None else IndicatorSet.from_state(saved_set)
+                values = row_values(indicators.update(bar))
+                saved_set = indicators.state()
+            except Exception:  # noqa: BLE001 - one bar must not stop the job; its state is kept
+                log.exception("indicators failed on %s; emitted without values", value)
+                values = _COLD
+        self._state.update((value[1], saved_set))
         yield Row(value[0], value[1], value[5], value[6], *values)
 
 

@@ -15,6 +15,7 @@ marketpipe/jobs/pipeline.py from the settings).
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,6 +28,8 @@ from pyflink.table.udf import TableFunction, udtf
 from udfs.bars.config import Reference
 from udfs.bars.engine import BarEngine
 from udfs.bars.model import NS_PER_MS, BarRow, Output, Trade
+
+log = logging.getLogger(__name__)
 
 #: Job configuration key holding the bar rules and reference files as JSON.
 CONFIG_KEY = "marketpipe.bars"
@@ -54,6 +57,8 @@ REJECT_TYPES = [
     Types.LONG(), Types.STRING(), Types.STRING(), Types.STRING(),
 ]
 REJECTED = OutputTag("rejected", Types.ROW_NAMED(list(REJECT_COLUMNS), REJECT_TYPES))
+#: Reason of a trade the bar step raised on (a bug or bad reference data): dead-lettered, not fatal.
+STEP_ERROR = "bar_step_error"
 
 
 def bar_values(row: BarRow) -> tuple[Any, ...]:
@@ -70,7 +75,7 @@ def bar_values(row: BarRow) -> tuple[Any, ...]:
 
 def trade_of(value: Any) -> Trade:
     """A :class:`Trade` from an input row (:data:`INPUT_COLUMNS`)."""
-    return Trade(value[1], value[2], value[3], value[4], value[5], value[8] or 0, value[9])
+    return Trade(value[1], value[2], value[3], value[4], value[5], value[8] or 0, value[9], value[6])
 
 
 class BarFunction(KeyedProcessFunction):  # type: ignore[misc]
@@ -118,18 +123,29 @@ class BarFunction(KeyedProcessFunction):  # type: ignore[misc]
             )
 
     def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
-        engine = self._engine(value[0])
-        trade = trade_of(value)
-        wm = ctx.timer_service().current_watermark()
-        out = engine.add(trade, wm * NS_PER_MS if wm > 0 else None)
-        yield from self._finish(engine, out, ctx, {id(trade): value})
+        try:
+            engine = self._engine(value[0])
+            trade = trade_of(value)
+            wm = ctx.timer_service().current_watermark()
+            out = engine.add(trade, wm * NS_PER_MS if wm > 0 else None)
+            rows = list(self._finish(engine, out, ctx, {id(trade): value}))
+        except Exception as exc:  # noqa: BLE001 - errors are data: one bad trade must not stop the job
+            log.exception("bar step failed on %s; dead-lettered", value)
+            rows = [(REJECTED, Row(value[7], value[8], f"{STEP_ERROR}: {type(exc).__name__}", value[0],
+                                   value[1], value[2], value[3], value[4], value[5], value[6]))]
+        yield from rows
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
-        engine = self._engine(ctx.get_current_key())
-        if engine.state.timer_ms == timestamp:
-            engine.state.timer_ms = None
-        wm = max(ctx.timer_service().current_watermark(), timestamp)
-        yield from self._finish(engine, engine.advance(wm * NS_PER_MS), ctx, {})
+        try:
+            engine = self._engine(ctx.get_current_key())
+            if engine.state.timer_ms == timestamp:
+                engine.state.timer_ms = None
+            wm = max(ctx.timer_service().current_watermark(), timestamp)
+            rows = list(self._finish(engine, engine.advance(wm * NS_PER_MS), ctx, {}))
+        except Exception:  # noqa: BLE001 - nothing to dead-letter; the next trade or timer retries
+            log.exception("bar step timer failed for %s at %s", ctx.get_current_key(), timestamp)
+            rows = []
+        yield from rows
 
 
 def config_of(t_env: Any) -> dict[str, Any]:
@@ -192,7 +208,7 @@ class BarSeries(TableFunction):  # type: ignore[misc]
             self._ref = Reference(self._config)
         engine = BarEngine(symbol, self._ref.context(symbol))
         trades = [
-            Trade(ts[i], px[i], sz[i], ex[i] or None, cond[i] or None, off[i], src[i] or None)
+            Trade(ts[i], px[i], sz[i], ex[i] or None, cond[i] or None, off[i], src[i] or None, tid[i] or None)
             for i in range(len(ts))
         ]
         index = {id(t): i for i, t in enumerate(trades)}

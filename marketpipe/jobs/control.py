@@ -1,7 +1,8 @@
 """``marketpipe jobs start|stop|restart|status``: the pipeline jobs' lifecycle on the local cluster.
 
-``start`` resumes each job from the savepoint the last ``stop`` wrote (unless ``fresh``), so indicator
-state and Kafka offsets carry over; starting a job that runs is a no-op. Jobs start upstream first
+``start`` resumes each job from the newest of the savepoint the last ``stop`` wrote and the latest
+completed checkpoint retained on disk (unless ``fresh``), so indicator state and Kafka offsets carry
+over, after a clean stop and after a crash alike; starting a job that runs is a no-op. Jobs start upstream first
 (``bars`` then ``indicators``) and stop downstream first.
 """
 
@@ -49,19 +50,16 @@ class PipelineControl:
         existing = self.running_job(job)
         if existing:
             return f"{name} already running as {existing}"
-        savepoint = None if fresh else self.jobs.last_savepoint(name)
-        if savepoint and not Path(savepoint.removeprefix("file:")).exists():
-            log.warning("last savepoint %s of %s is gone; starting without it", savepoint, name)
-            savepoint = None
+        resume = None if fresh else self.jobs.resume_point(name)
         job_id = self.jobs.submit_python(
             PIPELINE_SCRIPT,
             [job],
             name=name,
-            savepoint=savepoint,
+            savepoint=resume[1] if resume else None,
             allow_non_restored_state=True,
         )
         self.jobs.wait_running(job_id, timeout=180)
-        origin = f"from savepoint {savepoint}" if savepoint else "from the earliest Kafka offsets"
+        origin = f"from {resume[0]} {resume[1]}" if resume else "from the earliest Kafka offsets"
         return f"{name} running as {job_id} ({origin})"
 
     def stop(self, *, savepoint: bool = True, only: str | None = None) -> str:
@@ -73,6 +71,7 @@ class PipelineControl:
     def _stop_one(self, job: str, *, savepoint: bool) -> str:
         name = job_name(job)
         job_id = self.running_job(job)
+        self.jobs.set_desired(name, "stopped")
         if job_id is None:
             return f"{name} is not running"
         if not savepoint:

@@ -27,6 +27,7 @@ from marketpipe.stack.flink import FlinkService
 _JOB_ID = re.compile(r"JobID\s+([0-9a-f]{32})")
 _SUBMIT_TIMEOUT_S = 300.0
 _TERMINAL = {"FAILED", "CANCELED", "FINISHED", "SUSPENDED"}
+_HISTORY = 20  # job ids remembered per job name (their retained checkpoints are resume candidates)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,36 @@ class JobManager:
         """How many checkpoints of the job have completed so far."""
         counts = self._rest("GET", f"/jobs/{job_id}/checkpoints").get("counts", {})
         return int(counts.get("completed", 0))
+
+    def resume_point(self, name: str) -> tuple[str, str] | None:
+        """Where a new run of job ``name`` resumes: ``("savepoint" | "checkpoint", path)``, or None.
+
+        The newest of the savepoint its last stop wrote and the latest *completed* checkpoint its
+        earlier runs retained on disk (``<checkpoint dir>/<job id>/chk-N``; a checkpoint is complete
+        once its ``_metadata`` exists), so a job that crashed, or was cancelled, or whose cluster died,
+        continues from where its state and Kafka offsets were last made durable — never from the
+        earliest offsets.
+        """
+        entry = self._load_state().get(name, {})
+        found: list[tuple[float, str, Path]] = []
+        savepoint = entry.get("savepoint")
+        if savepoint:
+            meta = Path(str(savepoint).removeprefix("file:")) / "_metadata"
+            if meta.exists():
+                found.append((meta.stat().st_mtime, "savepoint", meta.parent))
+        history = list(entry.get("job_ids") or ([entry["job_id"]] if entry.get("job_id") else []))
+        for job_id in reversed(history):  # newest run first; a run that never completed one is skipped
+            chks = sorted(
+                (self.flink.checkpoint_dir / job_id).glob("chk-*/_metadata"),
+                key=lambda m: int(m.parent.name.removeprefix("chk-")),
+            )
+            if chks:
+                found.append((chks[-1].stat().st_mtime, "checkpoint", chks[-1].parent))
+                break
+        if not found:
+            return None
+        _, kind, path = max(found)
+        return kind, str(path)
 
     def last_savepoint(self, name: str) -> str | None:
         """Savepoint written when the job called ``name`` was last stopped, if any."""
@@ -111,7 +142,8 @@ class JobManager:
         if proc.returncode != 0 or match is None:
             raise JobError(f"{name}: submission failed (exit {proc.returncode})\n{output[-6000:]}")
         job_id = match.group(1)
-        self._record(name, job_id=job_id)
+        history = [j for j in self._load_state().get(name, {}).get("job_ids", []) if j != job_id]
+        self._record(name, job_id=job_id, job_ids=[*history, job_id][-_HISTORY:], desired="running")
         return job_id
 
     def wait_running(self, job_id: str, timeout: float = 120.0) -> None:
@@ -185,7 +217,16 @@ class JobManager:
             return {}
         return data if isinstance(data, dict) else {}
 
-    def _record(self, name: str, **fields: str) -> None:
+    def set_desired(self, name: str, desired: str) -> None:
+        """Remember whether job ``name`` should run (``running``) or was stopped on purpose
+        (``stopped``): the stack supervisor restarts only the former after a cluster crash."""
+        self._record(name, desired=desired)
+
+    def desired_running(self) -> list[str]:
+        """Names of the jobs that should be running."""
+        return sorted(n for n, e in self._load_state().items() if e.get("desired") == "running")
+
+    def _record(self, name: str, **fields: Any) -> None:
         state = self._load_state()
         entry = state.setdefault(name, {})
         entry.update(fields, updated=datetime.now(UTC).isoformat())
@@ -193,6 +234,13 @@ class JobManager:
         tmp = self.state_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, self.state_file)
+
+    def latest_checkpoint(self, job_id: str) -> dict[str, Any] | None:
+        """The job's last completed checkpoint as the REST API gives it (``id``,
+        ``latest_ack_timestamp`` in epoch ms, ``external_path``, ...), or None before the first one."""
+        latest = self._rest("GET", f"/jobs/{job_id}/checkpoints").get("latest") or {}
+        completed = latest.get("completed")
+        return completed if isinstance(completed, dict) else None
 
 
 def _from_ms(ms: int) -> datetime | None:

@@ -72,6 +72,8 @@ def bar_config(settings: Settings) -> dict[str, Any]:
             "pre_open": settings.bars_pre_open,
             "post_close": settings.bars_post_close,
             "closing_print_wait_ms": settings.bars_closing_print_wait_ms,
+            "outlier_fraction": settings.bars_outlier_fraction,
+            "unknown_conditions": settings.bars_unknown_conditions,
         },
         "conditions_file": _conditions_file(settings.conditions_table),
         "feed_conditions_files": {

@@ -15,12 +15,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from marketpipe.exceptions import ConfigError
 from marketpipe.settings import REPO_ROOT, Settings
 
 SQL_DIR = REPO_ROOT / "flink_sql"
+# Kafka transactions of the exactly-once sinks: below the broker's transaction.max.timeout.ms (15 min
+# by default) and far above a checkpoint interval plus a restart.
+KAFKA_TRANSACTION_TIMEOUT_MS = 600_000
 
 _VAR = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 _BRIDGE = re.compile(
@@ -74,6 +78,15 @@ def template_variables(settings: Settings) -> dict[str, str]:
         "pg_schema": settings.postgres_schema,
         "lake_gold": settings.lake_gold,
         "backfill_path": str(settings.backfill_path or ""),
+        "min_event_time_ms": str(
+            int(datetime.combine(settings.min_event_time, datetime.min.time(), UTC).timestamp() * 1000)
+        ),
+        "max_future_s": str(settings.max_future_s),
+        "max_price": repr(float(settings.max_price)),
+        "max_size": str(settings.max_size),
+        "max_record_bytes": str(settings.max_record_bytes),
+        "dlq_payload_chars": str(settings.dlq_payload_chars),
+        "kafka_transaction_timeout_ms": str(KAFKA_TRANSACTION_TIMEOUT_MS),
     }
 
 

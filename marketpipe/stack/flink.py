@@ -72,6 +72,16 @@ class FlinkService:
         return self.settings.flink_home or self._root / "home"
 
     @property
+    def jobmanager_pid_file(self) -> Path:
+        """PID file of the jobmanager JVM."""
+        return self._jm_pid
+
+    @property
+    def taskmanager_pid_file(self) -> Path:
+        """PID file of the taskmanager JVM (its Python workers share its process group)."""
+        return self._tm_pid
+
+    @property
     def checkpoint_dir(self) -> Path:
         """Where checkpoints of every job go (retained on cancellation)."""
         return self._root / "checkpoints"
@@ -140,9 +150,17 @@ class FlinkService:
             "execution.checkpointing.interval": f"{s.checkpoint_interval_ms} ms",
             "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
             "execution.checkpointing.num-retained": 3,
-            "restart-strategy.type": "fixed-delay",
-            "restart-strategy.fixed-delay.attempts": 3,
-            "restart-strategy.fixed-delay.delay": "10 s",
+            # A sink down for minutes (PostgreSQL, the broker) makes the job wait and retry from its
+            # last checkpoint, 1 s, 2 s, 4 s ... at most 60 s apart, without ever giving up.
+            "restart-strategy.type": "exponential-delay",
+            "restart-strategy.exponential-delay.initial-backoff": "1 s",
+            "restart-strategy.exponential-delay.max-backoff": "60 s",
+            "restart-strategy.exponential-delay.backoff-multiplier": 2.0,
+            "restart-strategy.exponential-delay.reset-backoff-threshold": "10 min",
+            "restart-strategy.exponential-delay.jitter-factor": 0.1,
+            "restart-strategy.exponential-delay.attempts-before-reset-backoff": 2147483647,
+            # A checkpoint that fails while a sink is down fails the job into that same restart loop.
+            "execution.checkpointing.tolerable-failed-checkpoints": 0,
             "classloader.check-leaked-classloader": False,
         }
 
@@ -207,6 +225,8 @@ class FlinkService:
             jm = process.spawn([str(bin_dir / "jobmanager.sh"), "start-foreground"], pid_file=self._jm_pid,
                                log_file=self._log_dir / "jobmanager.out", env=env, cwd=self._root)
         if tm is None:
+            # The Python workers of a taskmanager that was killed outlive it in its process group.
+            process.reap_orphans(self._tm_pid, name="flink-taskmanager")
             tm = process.spawn([str(bin_dir / "taskmanager.sh"), "start-foreground"], pid_file=self._tm_pid,
                                log_file=self._log_dir / "taskmanager.out", env=env, cwd=self._root)
         jm_pid, tm_pid = jm, tm

@@ -6,6 +6,7 @@ processes named by those files, so nothing else on the machine is touched.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -16,6 +17,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from marketpipe.exceptions import ServiceError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -119,6 +122,7 @@ def stop_pid(pid_file: Path, *, name: str, timeout: float = 30.0) -> bool:
     """SIGTERM the process group recorded in ``pid_file``, SIGKILL after ``timeout``; True if one ran."""
     pid = read_pid(pid_file)
     if pid is None:
+        reap_orphans(pid_file, name=name)
         pid_file.unlink(missing_ok=True)
         return False
     _signal_group(pid, signal.SIGTERM)
@@ -132,6 +136,38 @@ def stop_pid(pid_file: Path, *, name: str, timeout: float = 30.0) -> bool:
             raise ServiceError(f"{name}: pid {pid} survived SIGKILL")
     pid_file.unlink(missing_ok=True)
     return True
+
+
+def reap_orphans(pid_file: Path, *, name: str) -> int:
+    """SIGKILL what is left of the process group of a service whose leader died (say, the Python
+    workers of a killed Flink taskmanager); returns how many processes were signalled.
+
+    The group id is the dead leader's pid, and Linux does not hand out a pid that is still some
+    group's id, so only processes of that group, which we started, are signalled.
+    """
+    try:
+        pgid = int(pid_file.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+    members = [
+        int(d) for d in os.listdir("/proc") if d.isdigit() and _pgid(int(d)) == pgid and int(d) != os.getpid()
+    ]
+    if members:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            return 0
+        log.warning(
+            "%s: its leader (pid %d) is gone; killed %d leftover process(es) of its group", name, pgid, len(members)
+        )
+    return len(members)
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except (ProcessLookupError, PermissionError):
+        return None
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:

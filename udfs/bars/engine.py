@@ -26,12 +26,16 @@ from collections.abc import Mapping
 from udfs.bars.minute import Minute, merge
 from udfs.bars.model import (
     EXTENDED_HOURS,
+    DUPLICATE,
     LATE,
     MARKET_CLOSED,
     MINUTE_NS,
     NS_PER_MS,
     OFFICIAL_REPORT,
+    OUTSIDE_CALENDAR,
+    PRICE_OUTLIER,
     ROLLUPS,
+    UNKNOWN_CONDITION,
     BarRow,
     BarRules,
     Output,
@@ -44,7 +48,10 @@ from udfs.market.conditions import ConditionTable
 NO_EFFECT = "no_effect"  # a trade whose conditions let it change nothing in a bar
 FOREVER = 2**62  # a watermark past everything: batch end of input
 
-STATE_VERSION = 6  # 6: State.purged_minute; 5: Bucket.frozen; 4: State.timer_ms; 2: Minute gained opening_key / closing_key; 3: Bucket gained regular_close_ns
+OUTLIER_WINDOW = 5  # recent prices the outlier rule takes the median of
+OUTLIER_MIN = 3  # ... once it has at least this many (the first trades of a day are never outliers)
+
+STATE_VERSION = 7  # 7: State.seen_ids, recent_prices, recent_day; 6: State.purged_minute; 5: Bucket.frozen; 4: State.timer_ms; 2: Minute gained opening_key / closing_key; 3: Bucket gained regular_close_ns
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +102,9 @@ class State:
     carry: tuple[int, float, int, int | None, int | None] | None = None  # volume carried forward
     timer_ms: int | None = None  # the wake-up the Flink wrapper last registered (saves a round trip)
     purged_minute: int = -1  # watermark minute of the last purge: once per minute keeps state bounded
+    seen_ids: dict[int, set[str]] = field(default_factory=dict)  # minute start -> "exchange|trade_id"
+    recent_prices: list[float] = field(default_factory=list)  # last high/low-eligible prices, this day
+    recent_day: object = None  # session date of recent_prices
 
 
 class BarEngine:
@@ -136,11 +146,19 @@ class BarEngine:
         out = Output() if watermark_ns is None else self.advance(watermark_ns)
         wm = -FOREVER if watermark_ns is None else watermark_ns
         ctx, st = self.ctx, self.state
-        slot = ctx.calendar.slot(trade.ts_ns)
+        try:
+            slot = ctx.calendar.slot(trade.ts_ns)
+        except ValueError:  # before the calendar's first session or beyond its last
+            out.rejected.append(Rejected(trade, OUTSIDE_CALENDAR))
+            return out
         if slot is None:
             out.rejected.append(Rejected(trade, MARKET_CLOSED))
             return out
-        elig = ctx.table(trade.source).eligibility(trade.conditions, slot.session)
+        table = ctx.table(trade.source)
+        if ctx.rules.unknown_conditions == "dead_letter" and table.unknown_codes(trade.conditions):
+            out.rejected.append(Rejected(trade, UNKNOWN_CONDITION))
+            return out
+        elig = table.eligibility(trade.conditions, slot.session)
         if elig.official_report:
             out.rejected.append(Rejected(trade, OFFICIAL_REPORT))
             return out
@@ -150,6 +168,9 @@ class BarEngine:
         start, target = self._target(trade.ts_ns, slot, opening=opening, closing=closing)
         if target.session != "regular" and not ctx.rules.extended_hours:
             out.rejected.append(Rejected(trade, EXTENDED_HOURS))
+            return out
+        if elig.high_low and self._outlier(trade.price, target.session_date):
+            out.rejected.append(Rejected(trade, PRICE_OUTLIER))
             return out
         minute = st.minutes.get(start)
         if minute is None:
@@ -161,10 +182,18 @@ class BarEngine:
         elif minute.emitted and wm >= self._final(minute.end_ns, minute.regular_close_ns) - NS_PER_MS:
             out.rejected.append(Rejected(trade, LATE))
             return out
+        trade_key = None if trade.trade_id is None else f"{trade.exchange or ''}|{trade.trade_id}"
+        if trade_key is not None and trade_key in st.seen_ids.get(start, ()):
+            out.rejected.append(Rejected(trade, DUPLICATE))
+            return out
         if not minute.add(trade, elig, opening=opening, closing=closing):
             out.rejected.append(Rejected(trade, NO_EFFECT))
             return out
         st.minutes[start] = minute
+        if trade_key is not None:
+            st.seen_ids.setdefault(start, set()).add(trade_key)
+        if elig.high_low:
+            self._remember_price(trade.price, target.session_date)
         if minute.emitted:  # a revision within the grace period
             minute.revision += 1
             self._emit_minute(minute, out, wm)
@@ -402,6 +431,23 @@ class BarEngine:
             rows.insert(0, b.frozen)
         return merge(b.timeframe, b.start_ns, b.end_ns, rows, b.revision)
 
+    def _outlier(self, price: float, day: object) -> bool:
+        """The outlier rule (docs/bars.md): far from the median of the day's recent prices."""
+        frac = self.ctx.rules.outlier_fraction
+        st = self.state
+        if frac <= 0 or st.recent_day != day or len(st.recent_prices) < OUTLIER_MIN:
+            return False
+        ref = sorted(st.recent_prices)[len(st.recent_prices) // 2]
+        return abs(price - ref) > frac * ref
+
+    def _remember_price(self, price: float, day: object) -> None:
+        st = self.state
+        if st.recent_day != day:
+            st.recent_day, st.recent_prices = day, []
+        st.recent_prices.append(price)
+        if len(st.recent_prices) > OUTLIER_WINDOW:
+            del st.recent_prices[0]
+
     def _purge(self, wm: int) -> None:
         """Forget minutes and buckets that can no longer be revised (bounded state)."""
         st = self.state
@@ -412,6 +458,8 @@ class BarEngine:
         ]:
             if start != st.last_start:  # the flat-fill cursor and carry target stay
                 del st.minutes[start]
+        for start in [s for s in st.seen_ids if s not in st.minutes]:
+            del st.seen_ids[start]
         for key in [
             k for k, b in st.buckets.items()
             if b.emitted and self._final(b.end_ns, b.regular_close_ns) <= done

@@ -21,6 +21,10 @@ LATE = "late"                        # later than the grace period after its bar
 MARKET_CLOSED = "market_closed"      # no session of the symbol's calendar at that time
 EXTENDED_HOURS = "extended_hours"    # pre/post-market trade while extended hours are off
 OFFICIAL_REPORT = "official_report"  # an official open/close report: not a trade
+DUPLICATE = "duplicate_trade_id"     # same exchange and trade id as a trade already in an open bar
+PRICE_OUTLIER = "price_outlier"      # too far from the symbol's recent prices (BarRules.outlier_fraction)
+OUTSIDE_CALENDAR = "outside_calendar"  # a time the exchange calendar does not cover
+UNKNOWN_CONDITION = "unknown_condition"  # a sale condition the table does not list (when configured)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +38,7 @@ class Trade:
     conditions: str | None = None
     seq: int = 0
     source: str | None = None  # the feed it came from: selects the feed's condition table, if any
+    trade_id: str | None = None  # the feed's id of the print (per exchange): duplicates are dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +53,12 @@ class BarRules:
     post_close: time = time(20, 0)
     closing_print_wait_ms: int = 60_000    # hold the last regular bar this long for the closing print
     rollups: tuple[str, ...] = ("5m", "15m", "1h", "1d")
+    # A trade that may set high/low more than this fraction away from the median of the symbol's last
+    # OUTLIER_WINDOW such prices of the same session day is rejected as price_outlier; 0 = off.
+    outlier_fraction: float = 0.0
+    # A trade with a condition code the table does not list: "volume_only" (the table's '*' row,
+    # docs/conditions.md) or "dead_letter" (rejected as unknown_condition).
+    unknown_conditions: str = "volume_only"
 
     def __post_init__(self) -> None:
         if self.empty_minutes not in ("none", "flat"):
@@ -56,6 +67,12 @@ class BarRules:
             raise ValueError(
                 f"ineligible_minutes must be 'previous_close' or 'carry', not {self.ineligible_minutes!r}"
             )
+        if self.unknown_conditions not in ("volume_only", "dead_letter"):
+            raise ValueError(
+                f"unknown_conditions must be 'volume_only' or 'dead_letter', not {self.unknown_conditions!r}"
+            )
+        if not 0 <= self.outlier_fraction:
+            raise ValueError(f"outlier_fraction must be >= 0, not {self.outlier_fraction!r}")
         if self.grace_ms < 0 or self.closing_print_wait_ms < 0:
             raise ValueError("grace_ms and closing_print_wait_ms must be >= 0")
         unknown = set(self.rollups) - set(ROLLUPS)
