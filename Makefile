@@ -158,12 +158,21 @@ check: $(ORCH_STAMP) ## Soda quality checks on the serving tables (exit 1 on fai
 	$(MP) check
 
 psql: ## open psql on the stack's database
-	psql "$$($(MP) stack status --json | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["postgres_dsn"])')"
+	@# the DSN in the status has no password (docs/security.md); psql gets it from the settings
+	PGPASSWORD="$$($(PY) -c 'from marketpipe.settings import load_settings; print(load_settings().postgres_password.get_secret_value())')" \
+	  psql "$$($(MP) stack status --json | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["postgres_dsn"])')"
 
 # ---------------------------------------------------------------------------- housekeeping
 .PHONY: clean
 clean: down ## stop the stack and delete its data (.data/)
 	rm -rf .data
+
+CHAOS_KILLS ?= 6
+.PHONY: chaos soak
+chaos: install ## kill -9 taskmanager / whole Flink cluster CHAOS_KILLS (6) times mid-replay, then check every sink is exactly once
+	MARKETPIPE_CHAOS_KILLS=$(CHAOS_KILLS) $(VENV)/bin/pytest tests/integration/test_zz_crash_recovery.py -k kill $(PYTEST_ARGS)
+soak: install ## synthetic feed at a steady rate for 10 min: memory of every process, lag, accounting (SOAK_ARGS=--seconds N)
+	$(PY) -m bench.soak $(SOAK_ARGS)
 
 BENCH_ARGS ?=
 .PHONY: bench

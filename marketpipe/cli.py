@@ -20,9 +20,13 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from marketpipe.exceptions import ConfigError, MarketpipeError
 from marketpipe.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from marketpipe.feeds.tick import HeartbeatSchedule
 
 log = logging.getLogger("marketpipe")
 
@@ -31,18 +35,21 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe.stack.launcher import Stack, dumps, format_status
 
     stack = Stack(settings)
-    if args.action == "up":
-        services = stack.up()
-    elif args.action == "down":
+    if args.action == "down":
         stack.down()
         services = stack.status()
-    else:
-        services = stack.status()
-    if args.json:
-        print(dumps(stack.status_json()))
-    else:
-        print(format_status(services))
-    return 0 if args.action == "down" or all(s.healthy for s in services) else 1
+        print(dumps(stack.status_json(services, jobs=[])) if args.json else format_status(services))
+        return 0
+    if args.action == "up":
+        stack.up()
+    # Health is checked, never assumed: services, each pipeline job's state and its last checkpoint.
+    services = stack.status()
+    jobs = stack.job_status(flink_up=any(s.name == "flink" and s.healthy for s in services))
+    report = stack.status_json(services, jobs)
+    print(dumps(report) if args.json else format_status(services, jobs, report["advice"]))
+    if args.action == "up":
+        return 0 if report["services_healthy"] else 1  # `up` starts services; `jobs start` starts the jobs
+    return 0 if report["healthy"] else 1
 
 
 def _jobs(args: argparse.Namespace, settings: Settings) -> int:
@@ -71,6 +78,12 @@ def _jobs(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _heartbeats(settings: Settings) -> HeartbeatSchedule:
+    from marketpipe.feeds.tick import HeartbeatSchedule
+
+    return HeartbeatSchedule(settings.heartbeat_interval_s, settings.heartbeat_every_ticks)
+
+
 def _feed(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe.feeds.producer import TickProducer
     from marketpipe.feeds.synthetic import SyntheticFeed
@@ -83,9 +96,10 @@ def _feed(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
     )
     producer = TickProducer(settings)
-    summary = feed.run(producer, progress=not args.quiet)
+    summary = feed.run(producer, progress=not args.quiet, heartbeats=_heartbeats(settings))
     summary["expected_bars"] = len(summary["expected_bars"])
     summary["trades"] = sum(len(ts) for ts in summary["trades"].values())
+    summary["heartbeats"] = producer.heartbeats
     print(json.dumps(summary, default=str))
     return 0
 
@@ -97,19 +111,36 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
     speed: str | float = "max" if args.speed == "max" else float(args.speed)
     producer = TickProducer(settings)
-    summary = replay(Path(args.path), producer, speed=speed, progress=not args.quiet, keep_trades=args.wait)
+    summary = replay(Path(args.path), producer, speed=speed, progress=not args.quiet, keep_trades=args.wait,
+                     heartbeats=_heartbeats(settings))
     print(
-        f"replayed {summary.rows} rows ({summary.valid_rows} valid-looking) of "
-        f"{len(summary.symbols)} symbols; {len(summary.expected_bars)} bars expected",
+        f"replayed {summary.rows} rows ({summary.valid_rows} valid-looking) of {len(summary.symbols)} "
+        f"symbols: {producer.ticks_delivered} delivered, {producer.heartbeats} heartbeats; "
+        f"{len(summary.expected_bars)} minutes with valid-looking trades",
         file=sys.stderr,
     )
-    if args.wait:
-        from marketpipe.jobs.pipeline import bar_config
+    if not args.wait:
+        return 0
+    from marketpipe.jobs.pipeline import bar_config
 
-        expected = summary.expected_bars_by_rules(bar_config(settings))
-        wait_for_bars(settings, expected, timeout=args.timeout, progress=not args.quiet)
-        print(f"all {len(summary.expected_bars)} bars are in postgres", file=sys.stderr)
-    return 0
+    expected = summary.expected_bars_by_rules(bar_config(settings))
+    dead = len(summary.expected_bars) - len(expected)
+    if not expected:
+        # Nothing to compare: say so instead of reporting bars that nobody checked.
+        print(
+            f"--wait: nothing to wait for: the bar rules make no 1m bar of this file's {summary.rows} rows "
+            f"({summary.valid_rows} valid-looking; their trades are dead-lettered or there are none)",
+            file=sys.stderr,
+        )
+        return 0
+    check = wait_for_bars(settings, expected, timeout=args.timeout, progress=not args.quiet)
+    note = f"; {dead} minute(s) with valid-looking trades make no bar by the bar rules" if dead > 0 else ""
+    print(
+        f"{check.found} of {check.expected} expected bars are in postgres ({check.table}, checked by "
+        f"symbol and bar_start){note}",
+        file=sys.stderr,
+    )
+    return 0 if check.complete else 1
 
 
 def _backfill(args: argparse.Namespace, settings: Settings) -> int:

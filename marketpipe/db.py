@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from marketpipe.exceptions import WaitTimeout
 from marketpipe.settings import Settings
@@ -16,8 +19,24 @@ SERVING_TABLES = ("bars_1m", "indicators_1m", "signals", "ticks_dlq")
 
 
 def connect(settings: Settings) -> psycopg.Connection[Any]:
-    """An autocommit connection as the application user."""
+    """An autocommit connection as the application user (TLS as ``postgres_sslmode`` asks)."""
     return psycopg.connect(settings.postgres_dsn, autocommit=True, connect_timeout=10)
+
+
+def display_dsn(settings: Settings) -> str:
+    """``settings.postgres_dsn`` without the password: what may be printed, logged or shown in status.
+
+    psql and libpq take the password from ``PGPASSWORD`` or ``~/.pgpass`` when the DSN has none.
+    """
+    params = conninfo_to_dict(settings.postgres_dsn)
+    params.pop("password", None)
+    query = urlencode(
+        {k: str(v) for k, v in params.items() if k.startswith("ssl")}, safe="/", quote_via=quote
+    )
+    return (
+        f"postgresql://{quote(str(params['user']), safe='')}@{params['host']}:{params['port']}/"
+        f"{params['dbname']}" + (f"?{query}" if query else "")
+    )
 
 
 def table_counts(settings: Settings) -> dict[str, int]:
@@ -39,7 +58,8 @@ def last_bar_end(settings: Settings) -> datetime | None:
 def run_counts(
     settings: Settings, bars: Iterable[tuple[str, int]], received_since: datetime
 ) -> dict[str, int]:
-    """Counts of one run: its bars (by key), their trades, their signals, and DLQ rows since a time."""
+    """Counts of one run: its bars (by key, beside how many were expected), their trades, their signals,
+    and DLQ rows since a time."""
     keys = sorted(set(bars))
     symbols = [s for s, _ in keys]
     starts = [datetime.fromtimestamp(ms / 1000, UTC) for _, ms in keys]
@@ -57,27 +77,66 @@ def run_counts(
         dlq = conn.execute(
             "SELECT count(*) FROM ticks_dlq WHERE received_at >= %s", (received_since,)
         ).fetchone()[0]  # type: ignore[index]
-    return {"bars": n_bars, "ticks_clean": int(clean), "signals": n_signals, "ticks_dead_lettered": dlq}
+    return {
+        "bars": n_bars,
+        "bars_expected": len(keys),
+        "ticks_clean": int(clean),
+        "signals": n_signals,
+        "ticks_dead_lettered": dlq,
+    }
 
 
 def missing_bars(
     settings: Settings, expected: Iterable[tuple[str, int]], table: str = "bars_1m"
 ) -> set[tuple[str, int]]:
-    """Which ``(symbol, bar_start epoch ms)`` are not yet in ``table`` (bars_1m or indicators_1m)."""
+    """Which ``(symbol, bar_start epoch ms)`` are not in ``table`` (bars_1m or indicators_1m), key by key."""
     if table not in ("bars_1m", "indicators_1m"):
         raise ValueError(f"not a bar-keyed table: {table}")
-    want = set(expected)
-    if not want:
+    keys = sorted(set(expected))
+    if not keys:
         return set()
-    lo = min(ms for _, ms in want)
-    hi = max(ms for _, ms in want)
+    symbols = [s for s, _ in keys]
+    starts = [datetime.fromtimestamp(ms / 1000, UTC) for _, ms in keys]
+    millis = [ms for _, ms in keys]
     with connect(settings) as conn:
         rows = conn.execute(
-            f"SELECT symbol, (extract(epoch FROM bar_start) * 1000)::bigint FROM {table} "
-            "WHERE bar_start BETWEEN %s AND %s",
-            (datetime.fromtimestamp(lo / 1000, UTC), datetime.fromtimestamp(hi / 1000, UTC)),
+            "SELECT k.symbol, k.ms FROM unnest(%s::text[], %s::timestamptz[], %s::bigint[]) "
+            f"AS k(symbol, bar_start, ms) WHERE NOT EXISTS (SELECT 1 FROM {table} t "
+            "WHERE t.symbol = k.symbol AND t.bar_start = k.bar_start)",
+            (symbols, starts, millis),
         ).fetchall()
-    return want - {(s, int(ms)) for s, ms in rows}
+    return {(s, int(ms)) for s, ms in rows}
+
+
+@dataclass(frozen=True)
+class BarCheck:
+    """The outcome of comparing expected ``(symbol, bar_start ms)`` keys with a table, as last queried."""
+
+    table: str
+    expected: int
+    missing: frozenset[tuple[str, int]]
+
+    @property
+    def found(self) -> int:
+        """Expected keys that are in the table."""
+        return self.expected - len(self.missing)
+
+    @property
+    def complete(self) -> bool:
+        """True when something was expected and all of it is there (an empty expectation is not)."""
+        return self.expected > 0 and not self.missing
+
+    def missing_sample(self, n: int = 5) -> str:
+        """A few missing keys as ``SYMBOL@YYYY-MM-DD HH:MM`` (UTC), for messages."""
+        return ", ".join(
+            f"{s}@{datetime.fromtimestamp(ms / 1000, UTC):%Y-%m-%d %H:%M}" for s, ms in sorted(self.missing)[:n]
+        )
+
+
+def check_bars(settings: Settings, expected: Iterable[tuple[str, int]], table: str = "bars_1m") -> BarCheck:
+    """Compare ``expected`` with what ``table`` holds now."""
+    want = set(expected)
+    return BarCheck(table, len(want), frozenset(missing_bars(settings, want, table)))
 
 
 def wait_for_bars(
@@ -87,27 +146,32 @@ def wait_for_bars(
     timeout: float,
     progress: bool = True,
     table: str = "bars_1m",
-) -> None:
-    """Block until every expected bar is in ``table``; :class:`WaitTimeout` after ``timeout`` s."""
+    poll_s: float = 1.0,
+) -> BarCheck:
+    """Block until every expected bar is in ``table`` and return the final comparison.
+
+    An empty ``expected`` returns at once with ``expected == 0`` (``complete`` False): there was
+    nothing to wait for, which callers must say rather than report success. After ``timeout`` s,
+    :class:`WaitTimeout` names how many keys are missing and a few of them.
+    """
     from tqdm import tqdm
 
     want = set(expected)
+    if not want:
+        return BarCheck(table, 0, frozenset())
     deadline = time.monotonic() + timeout
     desc = f"{table} in postgres"
     with tqdm(total=len(want), desc=desc, unit="bar", disable=None if progress else True) as bar:
-        while True:
-            missing = missing_bars(settings, want, table)
-            bar.n = len(want) - len(missing)
+        for _ in range(int(timeout / max(poll_s, 0.01)) + 2):
+            check = check_bars(settings, want, table)
+            bar.n = check.found
             bar.refresh()
-            if not missing:
-                return
-            if time.monotonic() > deadline:
-                sample = ", ".join(
-                    f"{s}@{datetime.fromtimestamp(ms / 1000, UTC):%Y-%m-%d %H:%M}"
-                    for s, ms in sorted(missing)[:5]
-                )
-                raise WaitTimeout(
-                    f"{len(missing)} of {len(want)} rows still missing from {table} after "
-                    f"{timeout:.0f}s (e.g. {sample}); are the jobs running? (`marketpipe jobs status`)"
-                )
-            time.sleep(1.0)
+            if check.complete or time.monotonic() > deadline:
+                break
+            time.sleep(poll_s)
+    if not check.complete:
+        raise WaitTimeout(
+            f"{len(check.missing)} of {check.expected} expected bars still missing from {table} after "
+            f"{timeout:.0f}s (e.g. {check.missing_sample()}); are the jobs running? (`marketpipe jobs status`)"
+        )
+    return check

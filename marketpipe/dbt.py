@@ -27,6 +27,8 @@ def dbt_env(settings: Settings) -> dict[str, str]:
         "MARKETPIPE_POSTGRES_USER": settings.postgres_user,
         "MARKETPIPE_POSTGRES_PASSWORD": settings.postgres_password.get_secret_value(),
         "MARKETPIPE_POSTGRES_DB": settings.postgres_db,
+        # TLS (docs/security.md): libpq under dbt-postgres reads PGSSLMODE / PGSSLROOTCERT.
+        **{f"PG{k.upper()}": v for k, v in settings.postgres_ssl_params.items()},
         # dbt grants SELECT on the marts to this role (dbt_project/macros/grant_marts_to_bi.sql).
         "MARKETPIPE_BI_USER": settings.bi_user,
     }

@@ -142,7 +142,7 @@ def run_demo(settings: Settings, *, seconds: float, keep: bool, accelerate: floa
         print("kafka topics        " + ", ".join(f"{k}={v}" for k, v in counts["topics"].items()))
         print("postgres tables     " + ", ".join(f"{k}={v}" for k, v in counts["postgres"].items()))
         print("iceberg tables      " + ", ".join(f"{k}={v}" for k, v in counts["iceberg"].items()))
-        print(f"\n== sample query (psql {settings.postgres_dsn})\n{SAMPLE_QUERY};\n")
+        print(f"\n== sample query (psql {db.display_dsn(settings)})\n{SAMPLE_QUERY};\n")
         print(sample_query(settings))
         print(json.dumps(counts, default=str), flush=True)
     finally:

@@ -28,11 +28,8 @@ def catalog(settings: Settings) -> SqlCatalog:
     """The pyiceberg view of the lake's JDBC catalog."""
     from pyiceberg.catalog.sql import SqlCatalog
 
-    pw = settings.postgres_password.get_secret_value()
-    uri = (
-        f"postgresql+psycopg2://{settings.postgres_user}:{pw}@{settings.postgres_host or settings.host}:"
-        f"{settings.postgres_port}/{settings.postgres_db}"
-    )
+    # The same URL as psycopg's (password quoted, TLS parameters included), for SQLAlchemy's psycopg2.
+    uri = settings.postgres_dsn.replace("postgresql://", "postgresql+psycopg2://", 1)
     return SqlCatalog(
         settings.iceberg_catalog, uri=uri, warehouse=settings.warehouse_dir.resolve().as_uri()
     )

@@ -1,5 +1,8 @@
 """One configuration surface: environment variables (``MARKETPIPE_*``) plus an optional ``.env`` file.
 
+Secrets may also come from files outside the repository: a file ``/run/secrets/marketpipe_<name>``
+(Docker/Kubernetes secrets, e.g. ``marketpipe_postgres_password``) is read when that directory exists.
+
 The same :class:`Settings` object feeds the CLI, the stack launcher, the Flink job parameters
 (rendered into ``flink_sql/`` templates), dbt profiles and tests. Nothing else reads ``os.environ``.
 """
@@ -9,11 +12,15 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import Literal
+from urllib.parse import quote, urlencode
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Mounted secrets (docker-compose `secrets:`, Kubernetes): one file per field, named like its variable.
+SECRETS_DIR = Path("/run/secrets")
 
 
 class Settings(BaseSettings):
@@ -24,6 +31,8 @@ class Settings(BaseSettings):
         env_file=str(REPO_ROOT / ".env"),
         extra="ignore",
         frozen=True,
+        # Only when present: pydantic-settings warns about a missing secrets directory.
+        secrets_dir=str(SECRETS_DIR) if SECRETS_DIR.is_dir() else None,
     )
 
     # Where everything the stack writes lives (data dirs, logs, pid files, checkpoints, warehouse).
@@ -50,6 +59,13 @@ class Settings(BaseSettings):
     # Read-only login for BI tools: SELECT on the dbt marts schema only (docs/serving.md).
     bi_user: str = "marketpipe_bi"
     bi_password: SecretStr = SecretStr("marketpipe_bi")
+    # TLS to PostgreSQL (docs/security.md): libpq's sslmode (disable, allow, prefer, require, verify-ca,
+    # verify-full) and the CA bundle that verifies the server. Unset = the client's default (libpq and
+    # pgjdbc: prefer); the local stack has no TLS. Both go into postgres_dsn, jdbc_url and dbt.
+    postgres_sslmode: (
+        Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None
+    ) = None
+    postgres_sslrootcert: Path | None = None
 
     flink_rest_port: int = 18081
     flink_rpc_port: int = 16123
@@ -57,6 +73,8 @@ class Settings(BaseSettings):
     flink_parallelism: int = 1
     flink_jobmanager_memory: str = "1024m"
     flink_taskmanager_memory: str = "2560m"
+    # `stack up` starts a supervisor that restarts a dead taskmanager/jobmanager and resumes the jobs.
+    supervise: bool = True
 
     # Pipeline behaviour (rendered into flink_sql/ templates).
     checkpoint_interval_ms: int = 5000
@@ -74,6 +92,22 @@ class Settings(BaseSettings):
     lake_gold: str = "gold"
     # The canonical bars file of a backfill run (set by `marketpipe backfill`, not by users).
     backfill_path: Path | None = None
+
+    # Tick validity (flink_sql/10-11, docs/ticks.md): a record outside these bounds is dead-lettered
+    # with a specific reason instead of reaching the bars. Event times outside
+    # [min_event_time, wall clock + max_future_s] never move the watermark.
+    min_event_time: date = date(1990, 1, 2)  # exchange_calendars' first session
+    max_future_s: int = 86_400  # how far ahead of the wall clock an event time (or heartbeat) may be
+    max_price: float = 10_000_000.0  # exclusive; prices must be finite, positive and below this
+    max_size: int = 100_000_000  # shares in one trade, inclusive
+    max_record_bytes: int = 16_384  # a raw record longer than this (characters) is `oversize`
+    dlq_payload_chars: int = 4_096  # dead letters keep at most this much of the payload
+    # A trade more than this fraction away from the median of the symbol's last 5 prices in the same
+    # session day is dead-lettered as `price_outlier` (docs/bars.md); 0 turns the rule off.
+    bars_outlier_fraction: float = 0.3
+    # A trade with a sale condition the table does not list: dead_letter (unknown_condition) or
+    # volume_only (the table's '*' row).
+    bars_unknown_conditions: str = "dead_letter"
 
     # Bar rules (docs/bars.md). Grace: how long after a bar was emitted a late tick still revises it.
     bars_grace_ms: int = 60_000
@@ -115,25 +149,47 @@ class Settings(BaseSettings):
     topic_rollups: str = "bars.rollups"
     topic_signals: str = "signals"
 
+    # Feeds and their producer (docs/ticks.md). A broker outage shorter than the delivery timeout is
+    # ridden out: librdkafka retries every queued message until then, idempotence keeps order and
+    # drops duplicates; the local queue is bounded so a long outage pauses the feed, not the memory.
+    producer_delivery_timeout_ms: int = 300_000  # librdkafka message.timeout.ms (delivery.timeout.ms)
+    producer_buffer_messages: int = 100_000  # queue.buffering.max.messages
+    producer_buffer_kbytes: int = 65_536  # queue.buffering.max.kbytes
+    heartbeat_interval_s: float = 1.0  # wall seconds between heartbeats to every partition while streaming
+    heartbeat_every_ticks: int = 10_000  # ... and at least one heartbeat round per this many ticks
+
     @property
     def kafka_bootstrap(self) -> str:
         """``host:port`` of the Kafka broker."""
         return f"{self.kafka_host or self.host}:{self.kafka_port}"
 
     @property
+    def postgres_ssl_params(self) -> dict[str, str]:
+        """The TLS connection parameters that are set (same names in libpq and pgjdbc)."""
+        params: dict[str, str] = {}
+        if self.postgres_sslmode is not None:
+            params["sslmode"] = self.postgres_sslmode
+        if self.postgres_sslrootcert is not None:
+            params["sslrootcert"] = str(self.postgres_sslrootcert)
+        return params
+
+    @property
     def postgres_dsn(self) -> str:
-        """libpq DSN (psycopg, psql, dbt)."""
-        pw = self.postgres_password.get_secret_value()
+        """libpq DSN (psycopg, psql, dbt). It holds the password: connect with it, never print it."""
+        pw = quote(self.postgres_password.get_secret_value(), safe="")
+        query = urlencode(self.postgres_ssl_params, safe="/", quote_via=quote)
         return (
-            f"postgresql://{self.postgres_user}:{pw}@{self.postgres_host or self.host}:"
-            f"{self.postgres_port}/{self.postgres_db}"
+            f"postgresql://{quote(self.postgres_user, safe='')}:{pw}@{self.postgres_host or self.host}:"
+            f"{self.postgres_port}/{self.postgres_db}" + (f"?{query}" if query else "")
         )
 
     @property
     def jdbc_url(self) -> str:
-        """JDBC URL of the same database (Flink JDBC sink, Iceberg JDBC catalog)."""
+        """JDBC URL of the same database (Flink JDBC sink, Iceberg JDBC catalog); no credentials."""
+        query = urlencode(self.postgres_ssl_params, safe="/", quote_via=quote)
         return (
             f"jdbc:postgresql://{self.postgres_host or self.host}:{self.postgres_port}/{self.postgres_db}"
+            + (f"?{query}" if query else "")
         )
 
     @property

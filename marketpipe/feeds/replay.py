@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from marketpipe.exceptions import FeedError
-from marketpipe.feeds.tick import Tick, TickSink, normalize_conditions
+from marketpipe.feeds.tick import HeartbeatSchedule, Tick, TickSink, normalize_conditions
 from udfs.bars.model import Trade
 from marketpipe.feeds.values import parse_number, parse_size, parse_text, parse_ts
 
@@ -232,35 +232,75 @@ def replay(
     speed: Literal["max"] | float = "max",
     progress: bool = True,
     *,
-    flush_timeout: float = 60.0,
+    flush_timeout: float | None = None,
     keep_trades: bool = True,
+    heartbeats: HeartbeatSchedule | None = None,
 ) -> ReplaySummary:
-    """Send every row of ``path`` in file order, then heartbeats at max ts + 65 s, then flush.
+    """Send every row of ``path`` in file order with heartbeats along the way, flush, then send the end
+    heartbeats at max ts + 65 s and flush again.
 
     ``speed="max"`` sends as fast as the producer accepts; a number paces by event time divided by
     ``speed`` (``1.0`` = as recorded, ``60.0`` = a minute per second), anchored at the first parsed
     timestamp. Rows without a timestamp, or earlier than one already sent, go out immediately.
+    ``heartbeats`` (default: every second and every 10,000 rows) times the heartbeats sent while
+    streaming, at the latest event time sent so far. ``flush_timeout`` None leaves the wait to the
+    producer (its delivery timeout). The end heartbeats go out only once every row is delivered; when
+    delivery fails for good, the ``FeedError`` says how far the replay got and that they were not sent.
     """
     if speed != "max" and not (isinstance(speed, int | float) and speed > 0 and math.isfinite(speed)):
         raise FeedError(f"speed must be 'max' or a positive number, got {speed!r}")
     ticks = read_ticks(path)
     summary = ReplaySummary(keep_trades=keep_trades)
+    schedule = heartbeats if heartbeats is not None else HeartbeatSchedule()
+    total = count_rows(path)
+
+    def beat() -> None:
+        ts_ns = schedule.due()
+        if ts_ns is not None:
+            producer.send_heartbeats(ts_ns)
+
+    def flush() -> None:
+        producer.flush() if flush_timeout is None else producer.flush(flush_timeout)
+
     anchor_ns: int | None = None
     t0 = time.monotonic()
-    with tqdm(total=count_rows(path), unit="row", desc=f"replay {Path(path).name}",
-              disable=None if progress else True, mininterval=0.25) as bar:
-        for tick in ticks:
-            if speed != "max" and tick.ts_ns is not None:
-                if anchor_ns is None:
-                    anchor_ns = tick.ts_ns
-                delay = (tick.ts_ns - anchor_ns) / 1e9 / float(speed) - (time.monotonic() - t0)
-                if delay > 0.001:
-                    time.sleep(delay)
-            producer.send(tick)
-            summary.add(tick)
-            bar.update(1)
+    try:
+        with tqdm(total=total, unit="row", desc=f"replay {Path(path).name}",
+                  disable=None if progress else True, mininterval=0.25) as bar:
+            for tick in ticks:
+                if speed != "max" and tick.ts_ns is not None:
+                    if anchor_ns is None:
+                        anchor_ns = tick.ts_ns
+                    due_at = t0 + (tick.ts_ns - anchor_ns) / 1e9 / float(speed)
+                    # Sleep in slices so a gap in the file still gets its heartbeats on time.
+                    for _ in range(1_000_000):
+                        delay = due_at - time.monotonic()
+                        if delay <= 0.001:
+                            break
+                        time.sleep(min(delay, max(0.01, schedule.seconds_to_next())))
+                        beat()
+                producer.send(tick)
+                summary.add(tick)
+                schedule.observe(tick.ts_ns)
+                beat()
+                bar.update(1)
+        flush()  # every row is in Kafka before the end heartbeats close the last bars
+    except FeedError as exc:
+        delivered = getattr(producer, "ticks_delivered", None)
+        got = f"{delivered} of {total if total is not None else '?'} rows delivered" if delivered is not None \
+            else f"{summary.rows} of {total if total is not None else '?'} rows queued"
+        raise FeedError(
+            f"replay of {Path(path).name} failed: {got} ({summary.rows} queued); the end heartbeats were "
+            f"NOT sent, so the last bars stay open. Cause: {exc}"
+        ) from exc
     if summary.max_ts_ns is not None:
         summary.heartbeat_ts_ns = summary.max_ts_ns + HEARTBEAT_AFTER_S * 1_000_000_000
-        producer.send_heartbeats(summary.heartbeat_ts_ns)
-    producer.flush(flush_timeout)
+        try:
+            producer.send_heartbeats(summary.heartbeat_ts_ns)
+            flush()
+        except FeedError as exc:
+            raise FeedError(
+                f"replay of {Path(path).name}: all {summary.rows} rows delivered, but the end heartbeats "
+                f"were NOT delivered, so the last bars stay open. Cause: {exc}"
+            ) from exc
     return summary

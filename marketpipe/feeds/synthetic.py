@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from marketpipe.exceptions import FeedError
 from marketpipe.feeds.session import NEW_YORK, SessionClock, default_start, from_ns
-from marketpipe.feeds.tick import Tick, TickSink
+from marketpipe.feeds.tick import HeartbeatSchedule, Tick, TickSink
 from udfs.bars.model import Trade
 
 # (symbol, plausible start price, annual volatility); earlier names trade more often.
@@ -52,9 +52,6 @@ JUMP_SIGMA = 0.008  # log-size of a jump (~0.8%)
 HALF_SPREAD = 1e-4  # prints bounce within about a basis point of the mid
 FINAL_HEARTBEAT_S = 61.0  # past the last event: the last minute's window end plus one second
 _BLOCK = 4096
-
-
-HEARTBEAT_EVERY_S = 1.0  # wall seconds between heartbeats to every partition while streaming
 
 
 class SyntheticFeed:
@@ -181,10 +178,13 @@ class SyntheticFeed:
         progress: bool = True,
         *,
         watermark_slack: float = 5.0,
-        flush_timeout: float = 30.0,
+        flush_timeout: float | None = None,
+        heartbeats: HeartbeatSchedule | None = None,
     ) -> dict[str, Any]:
-        """Send ticks when due in wall time for at most ``duration`` seconds, then heartbeats at
-        last event time + 61 s + ``watermark_slack`` so the last minute's bars close, then flush.
+        """Send ticks when due in wall time for at most ``duration`` seconds, with heartbeats along the
+        way (``heartbeats``; default every second and every 10,000 ticks, at the last event time sent),
+        then heartbeats at last event time + 61 s + ``watermark_slack`` so the last minute's bars close,
+        then flush (``flush_timeout`` None: the producer's delivery timeout).
 
         A tick still behind schedule when the wall deadline passes is not sent. Returns
         ``{"ticks", "symbols" (sorted list), "first_ts", "last_ts", "heartbeat_ts", "wall_seconds",
@@ -201,16 +201,27 @@ class SyntheticFeed:
                    bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f}s {postfix}")
         t0 = time.monotonic()
         next_refresh = 0.0
-        next_heartbeat = HEARTBEAT_EVERY_S
+        schedule = heartbeats if heartbeats is not None else HeartbeatSchedule()
+        heartbeat_ts: int | None = None
         try:
             for offset, tick in self.timed_ticks():
                 now = time.monotonic() - t0
                 if offset > self.duration or now > self.duration:
                     break
-                if offset - now > 0.001:
-                    time.sleep(offset - now)
+                # Sleep in slices, so a slow feed still heartbeats every partition on time (ticks are
+                # sent in event-time order: the last one sent is the event clock).
+                for _ in range(1_000_000):
+                    wait = offset - (time.monotonic() - t0)
+                    if wait <= 0.001:
+                        break
+                    time.sleep(min(wait, max(0.01, schedule.seconds_to_next())))
+                    due = schedule.due()
+                    if due is not None:
+                        producer.send_heartbeats(due)
+                now = time.monotonic() - t0
                 producer.send(tick)
                 sent += 1
+                schedule.observe(tick.ts_ns)
                 seen.add(tick.symbol or "")
                 if tick.symbol and tick.ts_ns is not None:
                     bars.add((tick.symbol, tick.ts_ns // 60_000_000_000 * 60_000))
@@ -221,21 +232,18 @@ class SyntheticFeed:
                 if first_ts is None:
                     first_ts = tick.ts_ns
                 last_ts = tick.ts_ns
-                if now >= next_heartbeat and last_ts is not None:
-                    # Every partition hears the event clock, so one without a symbol of its own
-                    # never holds the watermark back (ticks are sent in event-time order).
-                    next_heartbeat = now + HEARTBEAT_EVERY_S
-                    producer.send_heartbeats(last_ts)
+                due = schedule.due()
+                if due is not None:
+                    producer.send_heartbeats(due)
                 if now >= next_refresh:
                     next_refresh = now + 0.25
                     bar.n = min(now, self.duration)
                     event = from_ns(last_ts or 0).astimezone(NEW_YORK)
                     bar.set_postfix_str(f"ticks={sent} event={event:%Y-%m-%d %H:%M:%S} NY")
-            heartbeat_ts: int | None = None
             if last_ts is not None:
                 heartbeat_ts = last_ts + int((FINAL_HEARTBEAT_S + watermark_slack) * 1e9)
                 producer.send_heartbeats(heartbeat_ts)
-            producer.flush(flush_timeout)
+            producer.flush() if flush_timeout is None else producer.flush(flush_timeout)
             bar.n = min(time.monotonic() - t0, self.duration)
             bar.set_postfix_str(f"ticks={sent}")
         finally:

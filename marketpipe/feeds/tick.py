@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import json
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -84,6 +86,51 @@ class Tick:
 def heartbeat_json(ts_ns: int) -> bytes:
     """UTF-8 JSON value of a heartbeat carrying only an event time."""
     return json.dumps({"kind": "heartbeat", "ts_ns": int(ts_ns)}, separators=(",", ":")).encode("utf-8")
+
+
+class HeartbeatSchedule:
+    """When a streaming feed sends a heartbeat round (one heartbeat to every partition), and with which time.
+
+    The rule (docs/ticks.md): while streaming, at least every ``interval_s`` seconds of wall time and
+    after every ``every_ticks`` ticks, carrying the latest event time produced so far. Never a wall-clock
+    time ahead of the data: a heartbeat must not close a bar whose ticks are still to come. Nothing is due
+    before the first timestamped tick. The end-of-stream heartbeat (past the last minute) is the feed's.
+    """
+
+    def __init__(
+        self, interval_s: float = 1.0, every_ticks: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if not interval_s > 0:
+            raise ValueError(f"heartbeat interval must be positive, got {interval_s!r}")
+        if every_ticks < 1:
+            raise ValueError(f"heartbeat tick count must be >= 1, got {every_ticks!r}")
+        self.interval_s = float(interval_s)
+        self.every_ticks = int(every_ticks)
+        self.latest_ns: int | None = None
+        self._clock = clock
+        self._since = 0
+        self._next = clock() + self.interval_s
+
+    def observe(self, ts_ns: int | None) -> None:
+        """Account for one tick produced (``ts_ns`` None when its time could not be parsed)."""
+        self._since += 1
+        if ts_ns is not None and (self.latest_ns is None or ts_ns > self.latest_ns):
+            self.latest_ns = ts_ns
+
+    def due(self) -> int | None:
+        """The event time of a heartbeat round to send now, or None; the schedule restarts when one is due."""
+        if self.latest_ns is None:
+            return None
+        now = self._clock()
+        if self._since < self.every_ticks and now < self._next:
+            return None
+        self._since = 0
+        self._next = now + self.interval_s
+        return self.latest_ns
+
+    def seconds_to_next(self) -> float:
+        """Wall seconds until the next round is due by time (lets a pacing sleep wake up for it)."""
+        return max(0.0, self._next - self._clock())
 
 
 class TickSink(Protocol):

@@ -4,6 +4,12 @@ The cluster lives in ``<data_dir>/postgres/data`` and listens on ``settings.host
 with its Unix socket in ``<data_dir>/postgres/run``, so it never meets a system cluster on 5432 or
 ``/var/run/postgresql``. PostgreSQL refuses to run as root; when we are root every server binary
 runs as the ``postgres`` user through ``runuser``, otherwise as ourselves.
+
+Every connection authenticates (docs/security.md): ``pg_hba.conf``, rewritten on every start, asks
+for a SCRAM password over TCP and over the socket, except that the database superuser ``postgres``
+logs in over the socket by ``peer`` authentication, mapped (``pg_ident.conf``) only from the OS users
+that run the server and marketpipe, who could read its data files anyway. The socket directory is
+private to the server's OS user. The app role owns the database but is no superuser.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import pwd
 import shutil
 import stat
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import psycopg
@@ -32,6 +38,21 @@ SUPERUSER = "postgres"
 # The schema dbt builds its marts in (dbt_project/macros/generate_schema_name.sql); the BI role reads it.
 MARTS_SCHEMA = "marts"
 START_TIMEOUT_S = 60.0
+# The socket directory: only the server's OS user (and root) may reach the socket in it.
+SOCKET_DIR_MODE = 0o700
+# pg_ident.conf map of the OS users that may log in as the superuser over the socket.
+IDENT_MAP = "marketpipe"
+# Large-object functions that create objects (or read/write server files); PUBLIC may run the first
+# three by default, which would let a read-only role write. Nothing in the pipeline uses large objects.
+LARGE_OBJECT_FUNCTIONS = (
+    "lo_from_bytea(oid, bytea)",
+    "lo_create(oid)",
+    "lo_creat(integer)",
+    "lo_import(text)",
+    "lo_import(text, oid)",
+    "lo_export(oid, text)",
+)
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # sockaddr_un.sun_path is 108 bytes including the NUL; a longer socket path fails at bind().
 _MAX_SOCKET_PATH = 107
 
@@ -50,16 +71,23 @@ class PostgresService:
         self.log_file = settings.log_dir / "postgres.log"
 
     def start(self) -> None:
-        """Initialise (once), start and provision the cluster; a no-op when the app user can already query."""
-        if self._app_ready():
+        """Initialise (once), start and provision the cluster.
+
+        A cluster of ours that already runs gets its access rules rewritten (and reloaded when they
+        changed) and its roles re-provisioned, so a data dir made by an older, laxer version is
+        brought up to date by the next ``stack up``. A server we did not start is left alone.
+        """
+        pid = self._postmaster_pid()
+        if pid is None and self._app_ready():
             return
         s = self.settings
         bindir = ensure_bindir()
         self._prepare_dirs()
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb(bindir)
-        self._write_config()
-        pid = self._postmaster_pid()
+        changed = self._write_config()
+        if pid is not None and changed:
+            self._reload()
         if pid is None:
             if process.port_open(s.host, s.postgres_port):
                 raise ServiceError(
@@ -138,29 +166,32 @@ class PostgresService:
         The role owns nothing and gets no grant on ``public`` or ``staging``; SELECT on tables dbt
         creates in ``marts`` later comes from the app role's default privileges (dbt also grants on
         every run, see dbt_project/macros/grant_marts_to_bi.sql). PostgreSQL 15 already denies
-        CREATE on ``public`` to PUBLIC; TEMPORARY is revoked here so the role cannot write at all.
+        CREATE on ``public`` to PUBLIC; TEMPORARY is revoked here, and so is EXECUTE on the functions
+        that create large objects (:data:`LARGE_OBJECT_FUNCTIONS`), so the role cannot write at all.
         Read-only by default transaction is a second guard, not the boundary (a session may unset it).
         """
         s = self.settings
         bi, app = sql.Identifier(s.bi_user), sql.Identifier(s.postgres_user)
         db, marts = sql.Identifier(s.postgres_db), sql.Identifier(MARTS_SCHEMA)
+        lo_functions = sql.SQL(", ").join(sql.SQL(f) for f in LARGE_OBJECT_FUNCTIONS)
         try:
             with self._superuser_conn(dbname=s.postgres_db) as conn:
                 exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (s.bi_user,)).fetchone()
                 conn.execute(
                     sql.SQL(
                         "{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION "
-                        "PASSWORD {}"
+                        "NOBYPASSRLS PASSWORD {}"
                     ).format(
                         sql.SQL("ALTER" if exists else "CREATE"),
                         bi,
-                        sql.Literal(s.bi_password.get_secret_value()),
+                        sql.Literal(_scram_verifier(conn, s.bi_user, s.bi_password.get_secret_value())),
                     )
                 )
                 for stmt in (
                     "ALTER ROLE {bi} SET default_transaction_read_only = on",
                     "ALTER ROLE {bi} SET search_path = {marts}",
-                    "REVOKE CREATE, TEMPORARY ON DATABASE {db} FROM PUBLIC",
+                    "REVOKE ALL ON DATABASE {db} FROM PUBLIC",
+                    "REVOKE EXECUTE ON FUNCTION {lo} FROM PUBLIC",
                     "GRANT CONNECT ON DATABASE {db} TO {bi}",
                     "CREATE SCHEMA IF NOT EXISTS {marts} AUTHORIZATION {app}",
                     "GRANT USAGE ON SCHEMA {marts} TO {bi}",
@@ -168,7 +199,7 @@ class PostgresService:
                     "ALTER DEFAULT PRIVILEGES FOR ROLE {app} IN SCHEMA {marts} "
                     "GRANT SELECT ON TABLES TO {bi}",
                 ):
-                    conn.execute(sql.SQL(stmt).format(bi=bi, app=app, db=db, marts=marts))
+                    conn.execute(sql.SQL(stmt).format(bi=bi, app=app, db=db, marts=marts, lo=lo_functions))
         except psycopg.Error as exc:
             raise ServiceError(f"postgres: provisioning the BI role {s.bi_user} failed: {exc}") from exc
 
@@ -183,7 +214,9 @@ class PostgresService:
     def _prepare_dirs(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.data_dir.mkdir(mode=0o700, exist_ok=True)
-        self.socket_dir.mkdir(mode=0o755, exist_ok=True)
+        self.socket_dir.mkdir(mode=SOCKET_DIR_MODE, exist_ok=True)
+        # mkdir leaves an existing dir as it was (older versions made it 0755 or 0777): set it each time
+        self.socket_dir.chmod(SOCKET_DIR_MODE)
         socket_path = self.socket_dir / f".s.PGSQL.{self.settings.postgres_port}"
         if len(str(socket_path)) > _MAX_SOCKET_PATH:
             raise ServiceError(
@@ -232,8 +265,8 @@ class PostgresService:
                     str(self.data_dir),
                     "-U",
                     SUPERUSER,
-                    # The socket dir is private to this cluster; TCP always needs the password.
-                    "--auth-local=trust",
+                    # _write_config() replaces pg_hba.conf before the first start; no trust meanwhile.
+                    "--auth-local=peer",
                     "--auth-host=scram-sha-256",
                     "--encoding=UTF8",
                     "--locale=C.UTF-8",
@@ -251,7 +284,8 @@ class PostgresService:
             conf.write("\n# Settings that follow marketpipe's settings, rewritten on every start.\n")
             conf.write("include_if_exists = 'marketpipe.conf'\n")
 
-    def _write_config(self) -> None:
+    def _write_config(self) -> bool:
+        """Write ``marketpipe.conf``, ``pg_hba.conf`` and ``pg_ident.conf``; True if any of them changed."""
         s = self.settings
         values = {
             "listen_addresses": s.host,
@@ -265,17 +299,59 @@ class PostgresService:
             "log_destination": "stderr",
             "logging_collector": "off",
             "log_line_prefix": "%m [%p] %q%u@%d ",
+            "password_encryption": "scram-sha-256",
         }
         lines = [f"{k} = {_conf_value(v)}" for k, v in values.items()]
-        target = self.data_dir / "marketpipe.conf"
-        target.write_text(
-            "# Written by marketpipe on every start; edit the settings, not this file.\n"
+        files = {
+            "marketpipe.conf": "# Written by marketpipe on every start; edit the settings, not this file.\n"
             + "\n".join(lines)
-            + "\n"
-        )
-        if os.geteuid() == 0:
-            pg = pwd.getpwnam(SUPERUSER)
-            os.chown(target, pg.pw_uid, pg.pw_gid)
+            + "\n",
+            "pg_hba.conf": hba_conf(s.host),
+            "pg_ident.conf": ident_conf(self._superuser_os_users()),
+        }
+        owner = pwd.getpwnam(SUPERUSER) if os.geteuid() == 0 else None
+        changed = False
+        for name, text in files.items():
+            target = self.data_dir / name
+            if target.exists() and target.read_text() == text:
+                continue
+            changed = True
+            target.write_text(text)
+            target.chmod(0o600)
+            if owner is not None:
+                os.chown(target, owner.pw_uid, owner.pw_gid)
+        return changed
+
+    def _superuser_os_users(self) -> list[str]:
+        """OS users that may be the superuser over the socket: the server's user and ours."""
+        me = pwd.getpwuid(os.geteuid()).pw_name
+        return [SUPERUSER, me] if os.geteuid() == 0 else [me]
+
+    def _reload(self) -> None:
+        """Check the access files just written, then make the running server re-read them."""
+        try:
+            with self._superuser_conn() as conn:
+                bad = conn.execute(
+                    "SELECT 'pg_hba.conf line ' || line_number || ': ' || error FROM pg_hba_file_rules"
+                    " WHERE error IS NOT NULL UNION ALL SELECT 'pg_ident.conf line ' || line_number"
+                    " || ': ' || error FROM pg_ident_file_mappings WHERE error IS NOT NULL"
+                ).fetchall()
+                if bad:
+                    raise ServiceError("postgres: " + "; ".join(str(r[0]) for r in bad))
+                before = conn.execute("SELECT pg_conf_load_time()").fetchone()
+                conn.execute("SELECT pg_reload_conf()")
+
+            # The postmaster re-reads on SIGHUP, asynchronously; sessions forked after that see the
+            # new load time. Wait for it so no later step connects under the old rules.
+            def reloaded() -> bool:
+                with self._superuser_conn() as conn:
+                    return conn.execute("SELECT pg_conf_load_time()").fetchone() != before
+
+            process.wait_until(
+                reloaded, timeout=10.0, what="postgres configuration reload", interval=0.05
+            )
+        except psycopg.Error as exc:
+            raise ServiceError(f"postgres: reloading the configuration failed: {exc}") from exc
 
     def _postmaster_pid(self) -> int | None:
         """The running postmaster's pid from ``postmaster.pid`` (ignoring a stale file after a crash)."""
@@ -318,17 +394,26 @@ class PostgresService:
         return True
 
     def _provision(self) -> None:
-        """Create the app role and database if absent; reset the role's password to the configured one."""
+        """Create the app role and database if absent; reset the role's password and attributes.
+
+        The app role is no superuser and may create neither roles nor databases: it owns the
+        database (so the schemas, tables and Iceberg catalog tables it creates are its own) and
+        nothing else. ``postgres`` and ``template1`` are closed to PUBLIC, so other logins (the BI
+        role) cannot connect there and make temp tables.
+        """
         s = self.settings
         user, db = s.postgres_user, s.postgres_db
         try:
             with self._superuser_conn() as conn:
                 exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (user,)).fetchone()
                 conn.execute(
-                    sql.SQL("{} ROLE {} LOGIN CREATEDB PASSWORD {}").format(
+                    sql.SQL(
+                        "{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS "
+                        "PASSWORD {}"
+                    ).format(
                         sql.SQL("ALTER" if exists else "CREATE"),
                         sql.Identifier(user),
-                        sql.Literal(s.postgres_password.get_secret_value()),
+                        sql.Literal(_scram_verifier(conn, user, s.postgres_password.get_secret_value())),
                     )
                 )
                 if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone() is None:
@@ -337,8 +422,50 @@ class PostgresService:
                             sql.Identifier(db), sql.Identifier(user)
                         )
                     )
+                conn.execute(
+                    sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(db), sql.Identifier(user))
+                )
+                conn.execute("REVOKE CONNECT, TEMPORARY ON DATABASE postgres, template1 FROM PUBLIC")
         except psycopg.Error as exc:
             raise ServiceError(f"postgres: creating role {user} / database {db} failed: {exc}") from exc
+
+
+def hba_conf(host: str) -> str:
+    """``pg_hba.conf``: a SCRAM password everywhere, except the superuser on the socket (``peer``).
+
+    The superuser has no password, so it cannot log in over TCP at all; rejecting it there says so.
+    TCP is accepted from loopback only when the server listens on loopback (the local stack).
+    """
+    addresses = ["127.0.0.1/32", "::1/128"] if host in _LOOPBACK or host.startswith("127.") else ["all"]
+    rows = [
+        ("local", "all", SUPERUSER, "", f"peer map={IDENT_MAP}"),
+        ("local", "all", "all", "", "scram-sha-256"),
+        *(("host", "all", SUPERUSER, a, "reject") for a in addresses),
+        *(("host", "all", "all", a, "scram-sha-256") for a in addresses),
+    ]
+    lines = [f"{t:<7} {d:<5} {u:<10} {a:<14} {m}".rstrip() for t, d, u, a, m in rows]
+    return (
+        "# Written by marketpipe on every start (marketpipe/stack/postgres.py, docs/security.md).\n"
+        "# TYPE DATABASE USER      ADDRESS        METHOD\n" + "\n".join(lines) + "\n"
+    )
+
+
+def ident_conf(os_users: Iterable[str]) -> str:
+    """``pg_ident.conf``: the OS users that may log in as the superuser by ``peer``."""
+    lines = [f"{IDENT_MAP} {u} {SUPERUSER}" for u in dict.fromkeys(os_users)]
+    return (
+        "# Written by marketpipe on every start: OS users that may be the superuser over the socket.\n"
+        "# MAPNAME SYSTEM-USERNAME PG-USERNAME\n" + "\n".join(lines) + "\n"
+    )
+
+
+def _scram_verifier(conn: psycopg.Connection[tuple[object, ...]], user: str, password: str) -> str:
+    """The SCRAM verifier of ``password``, computed by libpq on the client.
+
+    The clear text never reaches the server, whose log would otherwise show it in a failed
+    ``ALTER ROLE ... PASSWORD`` statement (and pg_stat_activity while it runs).
+    """
+    return conn.pgconn.encrypt_password(password.encode(), user.encode(), b"scram-sha-256").decode()
 
 
 def find_bindir() -> Path | None:

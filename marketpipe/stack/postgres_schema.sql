@@ -124,12 +124,52 @@ CREATE TABLE IF NOT EXISTS signals (
 );
 
 -- Every rejected tick, with the reason; keyed by its Kafka position so replays stay idempotent.
+-- stage: 'clean' (the record is not a valid trade, flink_sql/11) or 'bars' (a valid trade in no bar:
+-- late, market closed, duplicate, outlier, ... flink_sql/12).
 CREATE TABLE IF NOT EXISTS ticks_dlq (
     kafka_partition integer     NOT NULL,
     kafka_offset    bigint      NOT NULL,
+    stage           text        NOT NULL DEFAULT 'clean',
     reason          text        NOT NULL,
     symbol          text,
     payload         text        NOT NULL,
     received_at     timestamptz NOT NULL,
     PRIMARY KEY (kafka_partition, kafka_offset)
 );
+ALTER TABLE ticks_dlq ADD COLUMN IF NOT EXISTS stage text NOT NULL DEFAULT 'clean';
+
+-- What the bars job read from each raw-topic partition and how it classified it (flink_sql/11):
+-- raw_records = clean + rejected + heartbeats, upserted as the counts grow. The view
+-- tick_accounting checks it against the dead-letter table (docs/ticks.md).
+CREATE TABLE IF NOT EXISTS tick_counts (
+    kafka_partition integer PRIMARY KEY,
+    raw_records     bigint  NOT NULL,
+    clean           bigint  NOT NULL,
+    rejected        bigint  NOT NULL,
+    heartbeats      bigint  NOT NULL,
+    max_offset      bigint
+);
+
+-- Every record accounted for, per partition: `balanced` when the counts add up and every rejected
+-- record is in ticks_dlq. Exact once the pipeline is idle (the sinks flush every second and on
+-- checkpoints); `clean_in_bars` is what reached a bar.
+CREATE OR REPLACE VIEW tick_accounting AS
+SELECT
+    c.kafka_partition,
+    c.raw_records,
+    c.clean,
+    c.rejected,
+    c.heartbeats,
+    coalesce(d.dlq_clean, 0)                    AS dlq_clean_stage,
+    coalesce(d.dlq_bars, 0)                     AS dlq_bars_stage,
+    c.clean - coalesce(d.dlq_bars, 0)           AS clean_in_bars,
+    c.raw_records = c.clean + c.rejected + c.heartbeats
+        AND c.rejected = coalesce(d.dlq_clean, 0) AS balanced
+FROM tick_counts c
+LEFT JOIN (
+    SELECT kafka_partition,
+           count(*) FILTER (WHERE stage = 'clean') AS dlq_clean,
+           count(*) FILTER (WHERE stage = 'bars')  AS dlq_bars
+    FROM ticks_dlq
+    GROUP BY kafka_partition
+) d USING (kafka_partition);

@@ -337,6 +337,77 @@ def test_bi_role_reads_marts_only(stack: _Stack, built: object) -> None:
                 pytest.fail(f"the BI role may run: {statement}")
 
 
+def _project_schemas(settings: Settings) -> dict[str, list[tuple[str, str]]]:
+    """Every schema in the database but the system ones, each with its tables and their first column."""
+    with psycopg.connect(settings.postgres_dsn) as app:
+        schemas = [
+            r[0]
+            for r in app.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema')"
+                " AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp\\_%'"
+                " ORDER BY nspname"
+            )
+        ]
+        tables = app.execute(
+            "SELECT n.nspname, c.relname, a.attname FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = 1"
+            " WHERE c.relkind IN ('r', 'p') AND n.nspname = ANY(%s) ORDER BY 1, 2",
+            (schemas,),
+        ).fetchall()
+    out: dict[str, list[tuple[str, str]]] = {s: [] for s in schemas}
+    for schema, table, column in tables:
+        out[schema].append((table, column))
+    return out
+
+
+@pytest.mark.integration
+def test_bi_role_cannot_write_anywhere(stack: _Stack, built: object) -> None:
+    """No table, schema, temp table or large object, in any schema of the database (docs/serving.md)."""
+    from psycopg import sql
+
+    settings = stack.settings
+    schemas = _project_schemas(settings)
+    assert {"public", "staging", "marts"} <= set(schemas), schemas
+    assert schemas["public"] and schemas["marts"], schemas
+    denied: list[sql.Composable] = [
+        sql.SQL("CREATE SCHEMA bi_probe"),
+        sql.SQL("CREATE TEMP TABLE bi_probe (x int)"),
+        sql.SQL("SELECT lo_from_bytea(0, 'x')"),
+        sql.SQL("SELECT lo_create(0)"),
+        sql.SQL("SELECT lo_creat(-1)"),
+        sql.SQL("SELECT lo_import('/etc/hostname')"),
+        sql.SQL("SELECT lo_import('/etc/hostname', 4242)"),
+        sql.SQL("SELECT lo_export(1, '/tmp/bi_probe')"),
+    ]
+    for schema, tables in schemas.items():
+        s = sql.Identifier(schema)
+        denied.append(sql.SQL("CREATE TABLE {}.bi_probe (x int)").format(s))
+        denied.append(sql.SQL("CREATE VIEW {}.bi_probe AS SELECT 1 AS x").format(s))
+        for table, column in tables:
+            t, c = sql.Identifier(schema, table), sql.Identifier(column)
+            denied += [
+                sql.SQL("INSERT INTO {} DEFAULT VALUES").format(t),
+                sql.SQL("UPDATE {} SET {} = {}").format(t, c, c),
+                sql.SQL("DELETE FROM {}").format(t),
+                sql.SQL("TRUNCATE {}").format(t),
+            ]
+    with _bi_connect(settings) as bi:
+        # The read-only default is a second guard only; the boundary is privileges, so lift it.
+        bi.execute("SET default_transaction_read_only = off")
+        for statement in denied:
+            with pytest.raises(errors.InsufficientPrivilege):
+                bi.execute(statement)
+                pytest.fail(f"the BI role may run: {statement.as_string(bi)}")
+        assert bi.execute("SELECT count(*) FROM pg_largeobject_metadata").fetchone() == (0,)
+    for dbname in ("postgres", "template1"):  # the other databases are closed to it
+        with pytest.raises(psycopg.OperationalError, match="permission denied for database"):
+            psycopg.connect(
+                host=settings.postgres_host or settings.host, port=settings.postgres_port, dbname=dbname,
+                user=settings.bi_user, password=settings.bi_password.get_secret_value(),
+            )
+
+
 @pytest.mark.integration
 def test_bi_role_reads_tables_created_in_marts_later(stack: _Stack, built: object) -> None:
     settings = stack.settings

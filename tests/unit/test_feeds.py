@@ -176,8 +176,9 @@ def test_flush_raises_when_messages_remain() -> None:
 
 def test_flush_reports_failed_deliveries_once() -> None:
     producer = TickProducer(Settings(), client=FakeClient(fail=True))
-    producer.send(Tick("AAPL", 1, 1.0, 100))
     with pytest.raises(FeedError, match="1 message.*failed"):
+        # reported by the first call that serves the delivery report: here send's own poll
+        producer.send(Tick("AAPL", 1, 1.0, 100))
         producer.flush(1.0)
     assert producer.failed == 1 and producer.delivered == 0
     producer.flush(1.0)  # already reported
@@ -401,3 +402,34 @@ def test_write_fixture_mixes_timestamp_and_condition_styles(tmp_path: Path) -> N
 
 def test_fixture_start_is_aware() -> None:
     assert THU_OPEN.utcoffset() == timedelta(hours=-4) and to_ns(THU_OPEN) == THU_OPEN_NS
+
+
+def test_run_heartbeats_while_streaming_at_the_last_event_time() -> None:
+    from marketpipe.feeds.tick import HeartbeatSchedule
+
+    class Events(RecordingSink):
+        def __init__(self) -> None:
+            super().__init__()
+            self.order: list[tuple[str, int | None]] = []
+
+        def send(self, tick: Tick) -> None:
+            super().send(tick)
+            self.order.append(("tick", tick.ts_ns))
+
+        def send_heartbeats(self, ts_ns: int) -> None:
+            super().send_heartbeats(ts_ns)
+            self.order.append(("heartbeat", ts_ns))
+
+    sink = Events()
+    # a slow feed (5 ticks/s) still heartbeats every 0.1 s of wall time, between its ticks
+    summary = _feed(rate=5.0, duration=2.0, accelerate=60.0).run(
+        sink, progress=False, heartbeats=HeartbeatSchedule(interval_s=0.1, every_ticks=10**6)
+    )
+    during = sink.heartbeats[:-1]
+    assert len(during) >= 5 and sink.heartbeats[-1] == summary["heartbeat_ts"]
+    last_tick: int | None = None
+    for kind, ts in sink.order[:-1]:
+        if kind == "tick":
+            last_tick = ts
+        else:
+            assert ts == last_tick  # the latest event time sent, never ahead of it

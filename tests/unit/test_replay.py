@@ -248,7 +248,8 @@ def test_replay_sends_in_file_order_then_heartbeats(path: Path) -> None:
     summary = replay(path, sink, speed="max", progress=False)
     assert sink.ticks == EXPECTED_SMALL
     assert summary.heartbeat_ts_ns == OPEN_NS + 186 * S + 65 * S
-    assert sink.heartbeats == [summary.heartbeat_ts_ns] and sink.flushes == 1
+    # every row is flushed before the end heartbeats go out, which are flushed in turn
+    assert sink.heartbeats == [summary.heartbeat_ts_ns] and sink.flushes == 2
     assert summary.expected_bars == EXPECTED_BARS
 
 
@@ -275,10 +276,107 @@ def test_replay_with_progress_and_no_timestamps(tmp_path: Path) -> None:
     sink = RecordingSink()
     summary = replay(path, sink, progress=True)
     assert summary.rows == 1 and summary.heartbeat_ts_ns is None and sink.heartbeats == []
-    assert sink.flushes == 1
+    assert sink.flushes == 1  # no end heartbeats without an event time
 
 
 @pytest.mark.parametrize("speed", [0, -1.0, float("inf"), "fast"])
 def test_replay_rejects_bad_speed(speed: Any) -> None:
     with pytest.raises(FeedError, match="speed"):
         replay(SMALL_CSV, RecordingSink(), speed=speed, progress=False)
+
+
+# -- heartbeats while streaming, and failures -------------------------------------------------------
+
+
+class _Events(RecordingSink):
+    """Keeps ticks and heartbeat rounds in one ordered list."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[str, Any]] = []
+
+    def send(self, tick: Tick) -> None:
+        super().send(tick)
+        self.events.append(("tick", tick))
+
+    def send_heartbeats(self, ts_ns: int) -> None:
+        super().send_heartbeats(ts_ns)
+        self.events.append(("heartbeat", ts_ns))
+
+
+def _sorted_file(path: Path, n: int, step_ns: int = S) -> Path:
+    lines = ["ts,symbol,price,size"] + [f"{OPEN_NS + i * step_ns},A,1,1" for i in range(n)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_replay_heartbeats_every_m_ticks_at_the_latest_event_time(tmp_path: Path) -> None:
+    from marketpipe.feeds.tick import HeartbeatSchedule
+
+    sink = _Events()
+    path = _sorted_file(tmp_path / "t.csv", 25)
+    summary = replay(path, sink, progress=False, heartbeats=HeartbeatSchedule(interval_s=3600, every_ticks=10))
+    beats = [(i, ts) for i, (kind, ts) in enumerate(sink.events) if kind == "heartbeat"]
+    assert [ts for _, ts in beats] == [OPEN_NS + 9 * S, OPEN_NS + 19 * S, summary.heartbeat_ts_ns]
+    for i, ts in beats[:-1]:
+        sent = [t.ts_ns for kind, t in sink.events[:i] if kind == "tick"]
+        assert ts == max(sent)  # never ahead of the data sent so far
+
+
+def test_replay_heartbeats_by_wall_time_while_pacing(tmp_path: Path) -> None:
+    from marketpipe.feeds.tick import HeartbeatSchedule
+
+    # 0 s, then a 6 s gap of event time at 10x: 0.6 s of wall time with nothing to send
+    path = tmp_path / "gap.csv"
+    path.write_text(f"ts,symbol,price,size\n{OPEN_NS},A,1,1\n{OPEN_NS + 6 * S},A,1,1\n")
+    sink = _Events()
+    replay(path, sink, speed=10.0, progress=False, heartbeats=HeartbeatSchedule(interval_s=0.1, every_ticks=10**6))
+    during = [ts for kind, ts in sink.events[1:-2] if kind == "heartbeat"]
+    assert 3 <= len(during) <= 8 and set(during) == {OPEN_NS}  # the latest event time, not the wall clock
+
+
+def test_replay_file_out_of_order_heartbeats_carry_the_maximum(tmp_path: Path) -> None:
+    from marketpipe.feeds.tick import HeartbeatSchedule
+
+    path = tmp_path / "ooo.csv"
+    path.write_text(f"ts,symbol,price,size\n{OPEN_NS + 5 * S},A,1,1\n{OPEN_NS},A,1,1\n")
+    sink = _Events()
+    replay(path, sink, progress=False, heartbeats=HeartbeatSchedule(interval_s=3600, every_ticks=1))
+    assert sink.heartbeats[:2] == [OPEN_NS + 5 * S, OPEN_NS + 5 * S]
+
+
+class _FailingSink(RecordingSink):
+    """Accepts ``ok`` ticks, then every send raises as a producer does after delivery failed for good."""
+
+    def __init__(self, ok: int) -> None:
+        super().__init__()
+        self.ok = ok
+        self.ticks_delivered = 0
+
+    def send(self, tick: Tick) -> None:
+        if len(self.ticks) >= self.ok:
+            raise FeedError("3 message(s) to 'ticks.raw' failed: Local: Message timed out")
+        super().send(tick)
+        self.ticks_delivered = len(self.ticks) - 3
+
+
+def test_replay_failure_says_how_far_it_got_and_that_end_heartbeats_were_not_sent(tmp_path: Path) -> None:
+    path = _sorted_file(tmp_path / "t.csv", 20)
+    sink = _FailingSink(ok=12)
+    with pytest.raises(FeedError) as info:
+        replay(path, sink, progress=False)
+    message = str(info.value)
+    assert "9 of 20 rows delivered" in message and "12 queued" in message
+    assert "end heartbeats were NOT sent" in message and "Message timed out" in message
+    assert sink.heartbeats == [] or max(sink.heartbeats) <= OPEN_NS + 11 * S
+
+
+def test_replay_end_heartbeats_only_after_the_rows_are_flushed(tmp_path: Path) -> None:
+    class FlushFails(RecordingSink):
+        def flush(self, timeout: float = 30.0) -> None:
+            raise FeedError("1 message(s) still undelivered")
+
+    sink = FlushFails()
+    with pytest.raises(FeedError, match="end heartbeats were NOT sent"):
+        replay(_sorted_file(tmp_path / "t.csv", 3), sink, progress=False)
+    assert sink.heartbeats == []
