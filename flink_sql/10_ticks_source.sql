@@ -33,6 +33,7 @@ CREATE TABLE ticks_raw (
     'connector'                     = 'kafka',
     'topic'                         = '{{topic_raw}}',
     'properties.bootstrap.servers'  = '{{kafka_bootstrap}}',
+    {{kafka_security_options}}
     'properties.group.id'           = 'marketpipe-pipeline',
     'scan.startup.mode'             = 'earliest-offset',
     'format'                        = 'raw'

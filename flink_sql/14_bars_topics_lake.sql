@@ -24,6 +24,7 @@ CREATE TABLE kafka_ticks_clean (
     'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-clean',
     'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
+    {{kafka_security_options}}
     'key.format' = 'raw', 'key.fields' = 'symbol', 'value.format' = 'json', 'value.fields-include' = 'ALL'
 );
 
@@ -35,6 +36,7 @@ CREATE TABLE kafka_ticks_dlq (
     'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-dlq',
     'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
+    {{kafka_security_options}}
     'format' = 'json'
 );
 
@@ -47,6 +49,7 @@ CREATE TABLE kafka_bars_1m (
     'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-bars',
     'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
+    {{kafka_security_options}}
     'key.format' = 'raw', 'key.fields' = 'symbol', 'value.format' = 'json', 'value.fields-include' = 'ALL'
 );
 
@@ -60,6 +63,7 @@ CREATE TABLE kafka_bars_rollups (
     'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-rollups',
     'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
+    {{kafka_security_options}}
     'key.format' = 'raw', 'key.fields' = 'symbol', 'value.format' = 'json', 'value.fields-include' = 'ALL'
 );
 

@@ -25,6 +25,7 @@ CREATE TABLE bars_topic (
     'connector'                     = 'kafka',
     'topic'                         = '{{topic_bars}}',
     'properties.bootstrap.servers'  = '{{kafka_bootstrap}}',
+    {{kafka_security_options}}
     'properties.group.id'           = 'marketpipe-indicators',
     -- only bars of committed transactions: a bar the bars job wrote before a crash and then rewrote
     -- after restoring its checkpoint is seen once

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from marketpipe import db, lake
+from marketpipe.kafka_security import librdkafka_config
 from marketpipe.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,11 @@ def topic_counts(settings: Settings) -> dict[str, int]:
     from confluent_kafka import Consumer, TopicPartition
 
     consumer = Consumer(
-        {"bootstrap.servers": settings.kafka_bootstrap, "group.id": "marketpipe-summary"}
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            **librdkafka_config(settings),  # TLS/SASL of an external cluster
+            "group.id": "marketpipe-summary",
+        }
     )
     try:
         out: dict[str, int] = {}

@@ -12,15 +12,17 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import quote, urlencode
 
-from pydantic import Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 # Mounted secrets (docker-compose `secrets:`, Kubernetes): one file per field, named like its variable.
 SECRETS_DIR = Path("/run/secrets")
+# An optional setting given as an empty string (docker-compose's `${VAR:-}`) is unset, not "".
+_EmptyIsUnset = BeforeValidator(lambda value: None if value == "" else value)
 
 
 class Settings(BaseSettings):
@@ -31,6 +33,9 @@ class Settings(BaseSettings):
         env_file=str(REPO_ROOT / ".env"),
         extra="ignore",
         frozen=True,
+        # An empty variable (docker compose passes `${VAR:-}` as "") means unset: the default or a
+        # secrets file applies.
+        env_ignore_empty=True,
         # Only when present: pydantic-settings warns about a missing secrets directory.
         secrets_dir=str(SECRETS_DIR) if SECRETS_DIR.is_dir() else None,
     )
@@ -51,6 +56,15 @@ class Settings(BaseSettings):
     kafka_controller_port: int = 19093
     kafka_partitions: int = 3
     kafka_heap: str = "512m"
+    # TLS and SASL to an external Kafka cluster (docs/security.md); the local broker stays PLAINTEXT on
+    # loopback. Rendered for every client by marketpipe.kafka_security (Flink SQL options, librdkafka).
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Annotated[
+        Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None, _EmptyIsUnset
+    ] = None
+    kafka_sasl_username: Annotated[str | None, _EmptyIsUnset] = None
+    kafka_sasl_password: Annotated[SecretStr | None, _EmptyIsUnset] = None
+    kafka_ssl_ca_file: Annotated[Path | None, _EmptyIsUnset] = None  # PEM CA bundle that verifies the brokers
 
     postgres_port: int = 15432
     postgres_db: str = "marketpipe"

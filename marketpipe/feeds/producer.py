@@ -23,6 +23,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from marketpipe.exceptions import FeedError
 from marketpipe.feeds.tick import Tick, heartbeat_json
+from marketpipe.kafka_security import librdkafka_config
 from marketpipe.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class TickProducer:
         self._next_wait_report = 0.0
         conf: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap,
+            **librdkafka_config(settings),  # TLS/SASL of an external cluster; holds the password
             "client.id": "marketpipe-feed",
             "enable.idempotence": True,
             "acks": "all",

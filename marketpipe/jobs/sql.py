@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from marketpipe.exceptions import ConfigError
+from marketpipe.kafka_security import flink_table_options
 from marketpipe.settings import REPO_ROOT, Settings
 
 SQL_DIR = REPO_ROOT / "flink_sql"
@@ -66,6 +67,8 @@ def template_variables(settings: Settings) -> dict[str, str]:
         "postgres_password": settings.postgres_password.get_secret_value(),
         "warehouse_uri": settings.warehouse_dir.resolve().as_uri(),
         "kafka_bootstrap": settings.kafka_bootstrap,
+        # TLS/SASL options of every Kafka table ('' for PLAINTEXT); they hold the SASL password.
+        "kafka_security_options": flink_table_options(settings),
         "topic_raw": settings.topic_raw,
         "topic_clean": settings.topic_clean,
         "topic_dlq": settings.topic_dlq,

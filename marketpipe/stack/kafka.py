@@ -16,6 +16,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # re-exported
 
 from marketpipe.exceptions import InstallError, ServiceError
+from marketpipe.kafka_security import librdkafka_config
 from marketpipe.settings import Settings
 from marketpipe.stack import process
 from marketpipe.stack.jars import ensure_jars, kafka_classpath
@@ -147,6 +148,7 @@ class KafkaService:
         return AdminClient(
             {
                 "bootstrap.servers": self.settings.kafka_bootstrap,
+                **librdkafka_config(self.settings),  # TLS/SASL of an external cluster
                 "socket.timeout.ms": 5000,
                 # Health checks probe a broker that may be down; its connect errors are expected.
                 "log_level": 2,

@@ -164,7 +164,8 @@ SELECT
     coalesce(d.dlq_bars, 0)                     AS dlq_bars_stage,
     c.clean - coalesce(d.dlq_bars, 0)           AS clean_in_bars,
     c.raw_records = c.clean + c.rejected + c.heartbeats
-        AND c.rejected = coalesce(d.dlq_clean, 0) AS balanced
+        AND c.rejected = coalesce(d.dlq_clean, 0) AS balanced,
+    c.max_offset
 FROM tick_counts c
 LEFT JOIN (
     SELECT kafka_partition,

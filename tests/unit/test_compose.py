@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from functools import cache
@@ -118,3 +119,51 @@ def test_dagster_service_runs_the_orchestration_image(config: dict[str, Any]) ->
     assert (REPO_ROOT / "docker/orchestration/Dockerfile").is_file()
     assert dagster["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert dagster["environment"]["MARKETPIPE_POSTGRES_HOST"] == "postgres"
+
+
+def test_kafka_security_settings_reach_every_marketpipe_service(
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TLS/SASL to an external Kafka (docs/security.md) is set from the host's MARKETPIPE_KAFKA_* variables;
+    unset, they interpolate to PLAINTEXT and empty strings, which the settings read as unset."""
+    from marketpipe.kafka_security import librdkafka_config
+    from marketpipe.settings import Settings
+
+    defaults = {
+        "MARKETPIPE_KAFKA_SECURITY_PROTOCOL": "PLAINTEXT",
+        "MARKETPIPE_KAFKA_SASL_MECHANISM": "",
+        "MARKETPIPE_KAFKA_SASL_USERNAME": "",
+        "MARKETPIPE_KAFKA_SASL_PASSWORD": "",
+        "MARKETPIPE_KAFKA_SSL_CA_FILE": "",
+    }
+    for name in ("pipeline", "collector", "dagster"):
+        environment = config["services"][name]["environment"]
+        for variable, default in defaults.items():
+            assert variable in environment, f"{name} does not get {variable}"
+            if variable not in os.environ:
+                assert environment[variable] == default, (name, variable)
+    for variable in defaults:
+        monkeypatch.setenv(variable, config["services"]["pipeline"]["environment"][variable])
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]  # pydantic-settings init arg
+    if not any(variable in os.environ for variable in defaults):
+        assert settings.kafka_sasl_mechanism is None and settings.kafka_ssl_ca_file is None
+        assert librdkafka_config(settings) == {}
+
+
+def test_kafka_security_variables_are_interpolated(compose: list[str]) -> None:
+    given = {
+        "MARKETPIPE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "MARKETPIPE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "MARKETPIPE_KAFKA_SASL_USERNAME": "svc",
+        "MARKETPIPE_KAFKA_SASL_PASSWORD": "pw",
+        "MARKETPIPE_KAFKA_SSL_CA_FILE": "/etc/kafka/ca.pem",
+    }
+    result = subprocess.run(
+        [*compose, "config", "--format", "json"], capture_output=True, text=True, timeout=120,
+        cwd=REPO_ROOT, env={**os.environ, **given}, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    services = json.loads(result.stdout)["services"]
+    for name in ("pipeline", "collector", "dagster"):
+        for variable, value in given.items():
+            assert services[name]["environment"][variable] == value, (name, variable)
