@@ -174,6 +174,13 @@ chaos: install ## kill -9 taskmanager / whole Flink cluster CHAOS_KILLS (6) time
 soak: install ## synthetic feed at a steady rate for 10 min: memory of every process, lag, accounting (SOAK_ARGS=--seconds N)
 	$(PY) -m bench.soak $(SOAK_ARGS)
 
+.PHONY: bench-venv bench-pipeline
+bench-venv: ## .venv-bench: Quix Streams, the peer the pipeline benchmark runs beside ours
+	@test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	.venv-bench/bin/pip install -q "quixstreams==3.28.*"
+bench-pipeline: install bench-venv ## the streaming pipeline end to end beside raw Kafka consume and Quix Streams (own stack; BENCH_ARGS=--symbols N)
+	$(PY) -m bench.pipeline $(BENCH_ARGS)
+
 BENCH_ARGS ?=
 .PHONY: bench
 bench: install ## benchmarks: bar engine and bars step (ticks/s), indicator math vs TA-Lib, streaming per-update cost, backfill bars/s

@@ -47,7 +47,7 @@ FROM (
             WHEN kind <> 'trade'                                           THEN 'unsupported_kind'
             WHEN symbol IS NULL OR symbol = ''                             THEN 'missing_symbol'
             WHEN symbol_json NOT LIKE '["%'
-                 OR NOT REGEXP(symbol, '^[A-Z][A-Z0-9./-]{0,15}$')         THEN 'invalid_symbol'
+                 OR NOT REGEXP(symbol, '{{symbol_pattern}}')               THEN 'invalid_symbol'
             WHEN ts_ns IS NULL OR NOT REGEXP(ts_json, '^\[-?[0-9]+\]$')    THEN 'bad_timestamp'
             WHEN event_time_unset                                          THEN 'timestamp_out_of_range'
             WHEN price IS NULL

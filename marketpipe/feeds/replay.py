@@ -22,16 +22,19 @@ import pyarrow.parquet as pq
 from tqdm import tqdm
 
 from marketpipe.exceptions import FeedError
-from marketpipe.feeds.tick import HeartbeatSchedule, Tick, TickSink, normalize_conditions
+from marketpipe.feeds.tick import SYMBOL_RE, HeartbeatSchedule, Tick, TickSink, normalize_conditions
 from udfs.bars.model import Trade
 from marketpipe.feeds.values import parse_number, parse_size, parse_text, parse_ts
+from marketpipe.settings import Settings
 
 REQUIRED_COLUMNS = ("ts", "symbol", "price", "size")
 OPTIONAL_COLUMNS = ("exchange", "conditions", "trade_id", "source")
 CSV_SUFFIXES = (".csv", ".csv.gz")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 HEARTBEAT_AFTER_S = 60 + 5  # past the largest event time: one bar length plus slack for the watermark
-MAX_PRICE = 1e9  # the job's upper bound on a plausible price (02_clean.sql)
+# The job's bounds (flink_sql/11_ticks_clean.sql renders the same settings and SYMBOL_PATTERN).
+MAX_PRICE = float(Settings.model_fields["max_price"].default)
+MAX_SIZE = int(Settings.model_fields["max_size"].default)
 NS_PER_MINUTE = 60_000_000_000
 _CHUNK_ROWS = 50_000
 
@@ -132,15 +135,17 @@ def _chain(first: dict[str, Any], rest: Iterator[dict[str, Any]]) -> Iterator[di
 
 
 def looks_valid(tick: Tick) -> bool:
-    """The job's own checks in light form: symbol, timestamp, positive finite price below 1e9 and a
-    positive integer size. (Late rows the watermark drops are not predicted.)"""
+    """The job's own checks in light form: a ticker symbol, a timestamp, a positive finite price below
+    ``MAX_PRICE`` and a positive integer size up to ``MAX_SIZE``. (Late rows, duplicates, outliers
+    and other bar-step rejects are not predicted.)"""
     price, size = tick.price, tick.size
+    symbol = tick.symbol.strip().upper() if tick.symbol else ""
     return (
-        bool(tick.symbol and tick.symbol.strip())
+        SYMBOL_RE.fullmatch(symbol) is not None
         and tick.ts_ns is not None
         and isinstance(price, int | float) and not isinstance(price, bool)
         and math.isfinite(price) and 0 < price < MAX_PRICE
-        and isinstance(size, int) and not isinstance(size, bool) and size > 0
+        and isinstance(size, int) and not isinstance(size, bool) and 0 < size <= MAX_SIZE
     )
 
 

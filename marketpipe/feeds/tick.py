@@ -15,10 +15,16 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+# A ticker symbol after trimming and upper-casing: what the bars job accepts (rendered into
+# flink_sql/11_ticks_clean.sql as {{symbol_pattern}}; Python and Java regex alike).
+SYMBOL_PATTERN = "^[A-Z][A-Z0-9./-]{0,15}$"
+SYMBOL_RE = re.compile(SYMBOL_PATTERN)
 
 # Prices and sizes are JSON numbers when the source held a number, the original text otherwise.
 RawNumber = int | float | str | None

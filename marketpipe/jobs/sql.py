@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from marketpipe.exceptions import ConfigError
+from marketpipe.feeds.tick import SYMBOL_PATTERN
 from marketpipe.kafka_security import flink_table_options
 from marketpipe.settings import REPO_ROOT, Settings
 
@@ -85,6 +86,7 @@ def template_variables(settings: Settings) -> dict[str, str]:
             int(datetime.combine(settings.min_event_time, datetime.min.time(), UTC).timestamp() * 1000)
         ),
         "max_future_s": str(settings.max_future_s),
+        "symbol_pattern": SYMBOL_PATTERN,
         "max_price": repr(float(settings.max_price)),
         "max_size": str(settings.max_size),
         "max_record_bytes": str(settings.max_record_bytes),

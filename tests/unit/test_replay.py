@@ -380,3 +380,18 @@ def test_replay_end_heartbeats_only_after_the_rows_are_flushed(tmp_path: Path) -
     with pytest.raises(FeedError, match="end heartbeats were NOT sent"):
         replay(_sorted_file(tmp_path / "t.csv", 3), sink, progress=False)
     assert sink.heartbeats == []
+
+
+@pytest.mark.parametrize(
+    ("symbol", "price", "size", "valid"),
+    [
+        ("aapl ", 10.0, 100, True), ("BRK.B", 10.0, 100, True), ("I B M", 10.0, 100, False),
+        ("\u0406BM", 10.0, 100, False), ("12345", 10.0, 100, False), ("A" * 17, 10.0, 100, False),
+        ("AAPL", 5e8, 100, False), ("AAPL", 10.0, 10**12, False), ("AAPL", float("nan"), 100, False),
+    ],
+)
+def test_looks_valid_follows_the_jobs_bounds(symbol: str, price: float, size: int, valid: bool) -> None:
+    from marketpipe.feeds.replay import looks_valid
+    from marketpipe.feeds.tick import Tick
+
+    assert looks_valid(Tick(symbol=symbol, ts_ns=1, price=price, size=size)) is valid

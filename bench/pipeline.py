@@ -1,0 +1,168 @@
+"""``make bench-pipeline``: the streaming pipeline end to end, beside raw Kafka consumption, in one run.
+
+On a stack of its own (``.data/bench``, ports +2000) it writes a real-like replay file (``--symbols``
+symbols over one regular session, the fixture generator's condition mix), then measures, in order:
+
+* ``replay``: ``marketpipe replay --speed max`` into ``ticks.raw`` (rows/s, the producer);
+* ``raw_consume``: confluent-kafka reading the whole topic, bytes only, and with ``json.loads``;
+* ``quix``: the Quix Streams 1m OHLCV peer (``bench/quix_bars.py``) over the same topic, when the
+  ``.venv-bench`` interpreter exists (``make bench-venv``);
+* ``pipeline``: both jobs started fresh on the backlog, until every record is counted by the bars job
+  (``tick_counts``) and every expected bar is in PostgreSQL: ticks/s end to end, every sink written.
+
+Ratios taken in one run are what to read; absolute numbers move with the machine's load. Results go
+to ``bench/results/pipeline.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from confluent_kafka import Consumer, TopicPartition
+
+from marketpipe import db
+from marketpipe.feeds.fixtures import write_fixture
+from marketpipe.jobs.control import PipelineControl
+from marketpipe.settings import REPO_ROOT, Settings, settings_env
+from marketpipe.stack.launcher import Stack
+
+RESULTS = REPO_ROOT / "bench" / "results" / "pipeline.json"
+BENCH_PYTHON = REPO_ROOT / ".venv-bench" / "bin" / "python"
+OFFSET = 2000
+
+
+def bench_settings() -> Settings:
+    """A stack of its own, away from the dev and test stacks."""
+    return Settings(
+        data_dir=REPO_ROOT / ".data" / "bench", kafka_port=19092 + OFFSET, kafka_controller_port=19093 + OFFSET,
+        postgres_port=15432 + OFFSET, flink_rest_port=18081 + OFFSET, flink_rpc_port=16123 + OFFSET,
+    )
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def consume_rate(settings: Settings, *, parse: bool, limit_s: float = 300) -> dict[str, Any]:
+    """Read the raw topic from the beginning to its current end; records/s."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"bench-{time.time_ns()}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    topic = settings.topic_raw
+    parts = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
+    consumer.assign([TopicPartition(topic, p, 0) for p in parts])
+    total, done, n = sum(ends.values()), 0, 0
+    t0 = time.perf_counter()
+    deadline = t0 + limit_s
+    while n < total and time.perf_counter() < deadline:
+        for m in consumer.consume(10_000, timeout=1.0):
+            if m.error():
+                continue
+            n += 1
+            if parse and m.value() is not None:
+                json.loads(m.value())
+    seconds = time.perf_counter() - t0
+    consumer.close()
+    return {"records": n, "seconds": round(seconds, 3), "per_s": round(n / seconds) if seconds else None,
+            "complete": n >= total}
+
+
+def pipeline_rate(settings: Settings, records: int, bars: int, *, limit_s: float) -> dict[str, Any]:
+    """Start both jobs fresh on the backlog; seconds until every record is counted and every bar stored."""
+    control = PipelineControl(settings)
+    t_submit = time.perf_counter()
+    control.start(fresh=True)
+    t0 = time.perf_counter()
+    counted = stored = 0
+    deadline = t0 + limit_s
+    while time.perf_counter() < deadline:
+        with db.connect(settings) as conn:
+            counted = conn.execute("SELECT coalesce(sum(raw_records), 0) FROM tick_counts").fetchone()[0]
+            stored = conn.execute("SELECT count(*) FROM bars_1m").fetchone()[0]
+        if counted >= records and stored >= bars:
+            break
+        time.sleep(1)
+    seconds = time.perf_counter() - t0
+    return {"startup_s": round(t0 - t_submit, 1), "records_counted": int(counted), "bars_stored": int(stored),
+            "seconds": round(seconds, 1), "ticks_per_s": round(counted / seconds) if seconds else None,
+            "complete": counted >= records and stored >= bars}
+
+
+def quix_rate(settings: Settings, records: int, limit_s: float) -> dict[str, Any]:
+    """The Quix Streams peer over the same topic, in its own interpreter."""
+    if not BENCH_PYTHON.exists():
+        return {"skipped": f"{BENCH_PYTHON} missing (make bench-venv)"}
+    proc = subprocess.run(  # noqa: S603
+        [str(BENCH_PYTHON), str(REPO_ROOT / "bench" / "quix_bars.py"), "--bootstrap", settings.kafka_bootstrap,
+         "--topic", settings.topic_raw, "--records", str(records), "--timeout", str(limit_s)],
+        capture_output=True, text=True, timeout=limit_s + 120, check=False,
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return {"error": proc.stderr[-1500:]}
+    return dict(json.loads(lines[-1]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the measurements; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="make bench-pipeline", description=__doc__)
+    parser.add_argument("--symbols", type=int, default=500)
+    parser.add_argument("--minutes", type=int, default=390)
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed for the pipeline to drain")
+    parser.add_argument("--keep", action="store_true", help="leave the bench stack running")
+    args = parser.parse_args(argv)
+    settings = bench_settings()
+    env = {**os.environ, **settings_env(settings)}
+    results: dict[str, Any] = {"when": datetime.now().astimezone().isoformat(timespec="seconds"),
+                               "cpus": os.cpu_count(), "symbols": args.symbols, "minutes": args.minutes}
+    stack = Stack(settings)
+    stack.down()
+    if settings.data_dir.exists():
+        subprocess.run(["rm", "-rf", str(settings.data_dir)], check=True)  # noqa: S603,S607 - our own dir
+    try:
+        _log("== stack up")
+        stack.up()
+        path = settings.data_dir / "replay.csv"
+        names = [f"B{i:03d}" for i in range(args.symbols)]
+        fixture = write_fixture(path, symbols=names, minutes=args.minutes, seed=1,
+                                start=datetime(2024, 6, 13, 9, 30, tzinfo=ZoneInfo("America/New_York")),
+                                bad_per_kind=2)
+        _log(f"== replay {fixture.rows} rows of {args.symbols} symbols")
+        t0 = time.perf_counter()
+        subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "marketpipe"), "replay", str(path), "--quiet"],  # noqa: S603
+                       env=env, check=True, timeout=args.timeout)
+        seconds = time.perf_counter() - t0
+        results["replay"] = {"rows": fixture.rows, "seconds": round(seconds, 2), "per_s": round(fixture.rows / seconds)}
+        _log("== raw consume")
+        results["raw_consume"] = consume_rate(settings, parse=False)
+        records = results["raw_consume"]["records"]  # rows + heartbeats
+        results["raw_consume_json"] = consume_rate(settings, parse=True)
+        _log("== quix streams peer")
+        results["quix"] = quix_rate(settings, records, args.timeout)
+        _log("== pipeline (both jobs, every sink) on the backlog")
+        results["pipeline"] = pipeline_rate(settings, records, len(fixture.bars), limit_s=args.timeout)
+    finally:
+        if not args.keep:
+            stack.down()
+    raw = results.get("raw_consume", {}).get("per_s") or 0
+    ours = results.get("pipeline", {}).get("ticks_per_s") or 0
+    quix = results.get("quix", {}).get("per_s") or 0
+    results["ratios"] = {"pipeline_vs_raw_consume": round(ours / raw, 4) if raw else None,
+                         "pipeline_vs_quix": round(ours / quix, 3) if quix else None}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    return 0 if results.get("pipeline", {}).get("complete") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
