@@ -122,7 +122,7 @@ status: ## each service, its address, pid and health
 	$(MP) stack status
 
 .PHONY: jobs-start jobs-stop jobs-restart jobs-status
-jobs-start: up ## submit the Flink SQL pipeline job (resumes from its last savepoint)
+jobs-start: up ## submit the pipeline jobs (each resumes from its last savepoint or latest checkpoint, whichever is newer)
 	$(MP) jobs start
 jobs-stop: ## stop the pipeline job with a savepoint
 	$(MP) jobs stop

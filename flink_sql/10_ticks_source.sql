@@ -14,7 +14,7 @@
 -- watermark, and 11_ticks_clean.sql dead-letters it (timestamp_out_of_range / bad_heartbeat).
 -- ============================================================================================
 
-CREATE TABLE ticks_raw (
+CREATE TABLE ticks_kafka (
     payload          STRING,
     kafka_partition  INT              METADATA FROM 'partition' VIRTUAL,
     kafka_offset     BIGINT           METADATA FROM 'offset'    VIRTUAL,
@@ -38,3 +38,7 @@ CREATE TABLE ticks_raw (
     'scan.startup.mode'             = 'earliest-offset',
     'format'                        = 'raw'
 );
+
+-- Every statement of the job reads this one stream: the SQL sinks and the Python bar step alike
+-- (udfs/flink_source.py), so the topic is read and parsed once.
+-- @python ticks_raw = udfs.flink_source:read_once(ticks_kafka)

@@ -59,6 +59,7 @@ class PipelineControl:
             allow_non_restored_state=True,
         )
         self.jobs.wait_running(job_id, timeout=180)
+        self.jobs.set_desired(name, "running")  # the supervisor re-submits it after a cluster crash
         origin = f"from {resume[0]} {resume[1]}" if resume else "from the earliest Kafka offsets"
         return f"{name} running as {job_id} ({origin})"
 

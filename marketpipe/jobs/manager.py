@@ -143,7 +143,7 @@ class JobManager:
             raise JobError(f"{name}: submission failed (exit {proc.returncode})\n{output[-6000:]}")
         job_id = match.group(1)
         history = [j for j in self._load_state().get(name, {}).get("job_ids", []) if j != job_id]
-        self._record(name, job_id=job_id, job_ids=[*history, job_id][-_HISTORY:], desired="running")
+        self._record(name, job_id=job_id, job_ids=[*history, job_id][-_HISTORY:])
         return job_id
 
     def wait_running(self, job_id: str, timeout: float = 120.0) -> None:

@@ -54,26 +54,38 @@ def stop(settings: Settings) -> None:
     process.stop_pid(pid_file(settings), name="supervisor", timeout=10)
 
 
-def check_once(settings: Settings) -> list[str]:
-    """One look at the cluster; returns what was done (empty when all was well)."""
+def check_once(settings: Settings, pending: set[str]) -> list[str]:
+    """One look at the cluster; returns what was done (empty when all was well).
+
+    ``pending`` holds the jobs still to be re-submitted after a jobmanager restart: a submission that
+    fails stays pending and is tried again on the next round.
+    """
     from marketpipe.jobs.control import PipelineControl
+    from marketpipe.jobs.pipeline import JOBS, job_name
     from marketpipe.stack.flink import FlinkService
 
     flink = FlinkService(settings)
     jm_alive = process.read_pid(flink.jobmanager_pid_file) is not None
     tm_alive = process.read_pid(flink.taskmanager_pid_file) is not None
-    if jm_alive and tm_alive:
-        return []
-    if jm_alive:
+    actions: list[str] = []
+    if jm_alive and not tm_alive:
         flink.start()  # starts just the missing taskmanager
-        return ["taskmanager was down: started it again; the jobs recover from their last checkpoint"]
-    flink.stop()
-    flink.start()
-    actions = ["jobmanager was down: restarted the cluster"]
-    control = PipelineControl(settings)
-    for name in control.jobs.desired_running():
-        job = name.removeprefix("marketpipe-")
-        actions.append(control.start(only=job).splitlines()[0])
+        actions.append("taskmanager was down: started it again; the jobs recover from their last checkpoint")
+    elif not jm_alive:
+        flink.stop()
+        flink.start()
+        actions.append("jobmanager was down: restarted the cluster")
+        desired = set(PipelineControl(settings).jobs.desired_running())
+        pending.update(job for job in JOBS if job_name(job) in desired)
+    if pending:
+        control = PipelineControl(settings)
+        for job in sorted(pending, key=JOBS.index):  # upstream first
+            pending.discard(job)
+            try:
+                actions.append(control.start(only=job).splitlines()[0])
+            except Exception:
+                pending.add(job)
+                raise
     return actions
 
 
@@ -84,6 +96,7 @@ def run(settings: Settings, *, interval: float = INTERVAL_S) -> None:
     while time.monotonic() < deadline and process.read_pid(pid_file(settings)) != me:
         time.sleep(0.1)
     log.info("supervising the Flink cluster of %s every %.0fs", settings.data_dir, interval)
+    pending: set[str] = set()
     while True:
         try:
             recorded = int(pid_file(settings).read_text().split()[0])
@@ -93,10 +106,10 @@ def run(settings: Settings, *, interval: float = INTERVAL_S) -> None:
             log.info("pid file no longer names this process: exiting")
             return
         try:
-            for action in check_once(settings):
+            for action in check_once(settings, pending):
                 log.warning("%s", action)
         except Exception:  # noqa: BLE001 - keep watching; the next round retries
-            log.exception("recovery failed; retrying in %.0fs", interval)
+            log.exception("recovery failed (still to re-submit: %s); retrying in %.0fs", sorted(pending), interval)
         time.sleep(interval)
 
 

@@ -85,3 +85,12 @@ def test_unknown_condition_codes_are_dead_lettered_when_configured() -> None:
     assert bars(strict)[0][6] == 100
     lenient = run_batch("AAPL", trades, ctx(rollups=NO_ROLLUPS))  # the '*' row: volume only
     assert lenient.rejected == [] and bars(lenient)[0][6] == 200
+
+
+def test_a_late_trade_is_late_even_when_it_is_also_an_outlier() -> None:
+    e = BarEngine("AAPL", ctx(rollups=NO_ROLLUPS, outlier_fraction=0.3, grace_ms=0))
+    for i, p in enumerate((100.0, 100.0, 100.0)):
+        e.add(tid(ns(10, 0, i), p, str(i)), ns(10, 0))
+    e.advance(ns(10, 2))
+    out = e.add(tid(ns(10, 0, 30), 1.0, "x"), ns(10, 2))
+    assert [r.reason for r in out.rejected] == ["late"]

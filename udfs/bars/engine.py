@@ -169,9 +169,6 @@ class BarEngine:
         if target.session != "regular" and not ctx.rules.extended_hours:
             out.rejected.append(Rejected(trade, EXTENDED_HOURS))
             return out
-        if elig.high_low and self._outlier(trade.price, target.session_date):
-            out.rejected.append(Rejected(trade, PRICE_OUTLIER))
-            return out
         minute = st.minutes.get(start)
         if minute is None:
             end = start + MINUTE_NS
@@ -181,6 +178,9 @@ class BarEngine:
             minute = self._new_minute(start, target)
         elif minute.emitted and wm >= self._final(minute.end_ns, minute.regular_close_ns) - NS_PER_MS:
             out.rejected.append(Rejected(trade, LATE))
+            return out
+        if elig.high_low and self._outlier(trade.price, target.session_date):  # after `late`: late wins
+            out.rejected.append(Rejected(trade, PRICE_OUTLIER))
             return out
         trade_key = None if trade.trade_id is None else f"{trade.exchange or ''}|{trade.trade_id}"
         if trade_key is not None and trade_key in st.seen_ids.get(start, ()):

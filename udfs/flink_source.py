@@ -1,0 +1,25 @@
+"""One read of a source table, shared by every statement of a job (``flink_sql/10_ticks_source.sql``).
+
+The bars job feeds its raw ticks both to SQL sinks (bronze, clean ticks, dead letters; one statement
+set) and to the Python bar step (a Table -> DataStream bridge). The planner plans the bridge apart from
+the statement set, so each would scan the Kafka table itself: two source vertices, every record read
+and parsed twice. Turning the table into a DataStream once and back into a table (JVM only: no Python
+crossing) gives every consumer the same upstream: one source vertex. The rowtime column keeps its
+timestamps and the source's watermarks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyflink.table import Schema, Table
+
+
+def read_once(t_env: Any, table: Table, *, rowtime: str = "event_time") -> Table:
+    """``table`` as a table over one shared stream (streaming); unchanged in batch mode."""
+    mode = str(t_env.get_config().get("execution.runtime-mode", "streaming")).lower()
+    if mode == "batch":
+        return table
+    stream = t_env.to_data_stream(table)
+    schema = Schema.new_builder().watermark(rowtime, "SOURCE_WATERMARK()").build()
+    return t_env.from_data_stream(stream, schema)
