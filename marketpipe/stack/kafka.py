@@ -85,6 +85,9 @@ class KafkaService:
                 java,
                 f"-Xmx{s.kafka_heap}",
                 f"-Xms{s.kafka_heap}",
+                # The whole heap is resident from the start: memory growth then means a leak, not
+                # warm-up (make soak measures it).
+                "-XX:+AlwaysPreTouch",
                 "-XX:+UseG1GC",
                 "-XX:MaxGCPauseMillis=20",
                 "-Djava.awt.headless=true",

@@ -65,18 +65,28 @@ def _finish(replay: subprocess.Popen[str], timeout: float = 1500) -> str:
 
 
 def _jobs_running(settings: Settings, timeout: float = 400) -> None:
+    """Until both jobs run again *and* have each completed a checkpoint since this call: a job still
+    shown RUNNING a moment after its taskmanager died has not recovered."""
     control = PipelineControl(settings)
+    since_ms = time.time() * 1000
     deadline = time.monotonic() + timeout
-    states: dict[str, str] = {}
+    seen: dict[str, Any] = {}
     while time.monotonic() < deadline:
         try:
-            states = {j["name"]: j["state"] for j in control.status() if j["state"] == "RUNNING"}
+            ids = {job: control.running_job(job) for job in ("bars", "indicators")}
+            seen = {job: control.jobs.job(i).get("state") if i else None for job, i in ids.items()}
+            fresh = all(
+                i is not None and seen[job] == "RUNNING"
+                and (cp := control.jobs.latest_checkpoint(i)) is not None
+                and cp.get("latest_ack_timestamp", 0) > since_ms
+                for job, i in ids.items()
+            )
         except Exception:  # noqa: BLE001 - the REST API is down while the cluster restarts
-            states = {}
-        if {"marketpipe-bars", "marketpipe-indicators"} <= set(states):
+            fresh = False
+        if fresh:
             return
         time.sleep(2)
-    pytest.fail(f"jobs not running {timeout:.0f}s after a fault: {states}")
+    pytest.fail(f"jobs not running with a new checkpoint {timeout:.0f}s after a fault: {seen}")
 
 
 def _kill9(pid_file: Path) -> int:
@@ -125,8 +135,11 @@ def test_kill_taskmanager_and_cluster(stack: Any, tmp_path: Path) -> None:
         if i % 2 == 0:
             done.append(f"taskmanager pid {_kill9(flink.taskmanager_pid_file)}")
         else:
-            jm = _kill9(flink.jobmanager_pid_file)
-            done.append(f"cluster: jobmanager pid {jm}, taskmanager pid {_kill9(flink.taskmanager_pid_file)}")
+            jm, tm = process.read_pid(flink.jobmanager_pid_file), process.read_pid(flink.taskmanager_pid_file)
+            assert jm is not None and tm is not None, "the cluster is not up before a kill"
+            os.kill(jm, signal.SIGKILL)
+            os.kill(tm, signal.SIGKILL)
+            done.append(f"cluster: jobmanager pid {jm}, taskmanager pid {tm}")
         time.sleep(3)
         _jobs_running(s)
     print(f"seed {SEED}: {done}")  # noqa: T201 - shown with the failure

@@ -239,3 +239,21 @@ def test_volume_spike_warns_without_failing(graph: dict[str, Any], loaded: dict[
         assert not [x for x in calm.warned if "volume anomaly" in x.name]
     finally:
         _execute(settings, "DELETE FROM daily_bars WHERE symbol = 'ZZVOL'")
+
+
+def test_unbalanced_tick_accounting_warns(graph: dict[str, Any], loaded: dict[str, Any]) -> None:
+    """A partition whose counts do not add up (raw 10 = clean 5 + rejected 3 + heartbeats 1, plus one
+    record lost) is flagged by the bars scan (docs/ticks.md); a balanced one passes."""
+    settings: Settings = graph["settings"]
+    _execute(settings, "DELETE FROM tick_counts WHERE kafka_partition = 99")
+    try:
+        _execute(settings, "INSERT INTO tick_counts VALUES (99, 10, 5, 3, 1, 9)")
+        report = run_scan(settings, ["bars"])
+        check = [x for x in report.outcomes if x.dataset == "tick_accounting"]
+        assert [x.outcome for x in check] == ["warn"], [(x.name, x.outcome) for x in report.outcomes]
+        assert check[0].samples and check[0].samples[0]["kafka_partition"] == 99
+        _execute(settings, "UPDATE tick_counts SET raw_records = 6, rejected = 0 WHERE kafka_partition = 99")
+        calm = run_scan(settings, ["bars"])
+        assert [x.outcome for x in calm.outcomes if x.dataset == "tick_accounting"] == ["pass"]
+    finally:
+        _execute(settings, "DELETE FROM tick_counts WHERE kafka_partition = 99")

@@ -54,9 +54,14 @@ def _compose() -> list[str]:
     return ["docker", "compose", "-f", str(COMPOSE_FILE)]
 
 
-def _run(args: list[str]) -> subprocess.CompletedProcess[str]:
+# The PostgreSQL administrator password has no default (docker-compose.yml requires it).
+ADMIN_ENV = {"MARKETPIPE_POSTGRES_ADMIN_PASSWORD": "compose-test-admin"}
+
+
+def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     # cwd is the repo root so relative paths in the file (build context, schema mount) resolve as in use.
-    return subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT, check=False)
+    return subprocess.run(args, capture_output=True, text=True, timeout=120, cwd=REPO_ROOT, check=False,
+                          env={**os.environ, **ADMIN_ENV, **(env or {})})
 
 
 @pytest.fixture(scope="module")
@@ -160,10 +165,23 @@ def test_kafka_security_variables_are_interpolated(compose: list[str]) -> None:
     }
     result = subprocess.run(
         [*compose, "config", "--format", "json"], capture_output=True, text=True, timeout=120,
-        cwd=REPO_ROOT, env={**os.environ, **given}, check=False,
+        cwd=REPO_ROOT, env={**os.environ, **ADMIN_ENV, **given}, check=False,
     )
     assert result.returncode == 0, result.stderr
     services = json.loads(result.stdout)["services"]
     for name in ("pipeline", "collector", "dagster"):
         for variable, value in given.items():
             assert services[name]["environment"][variable] == value, (name, variable)
+
+
+def test_postgres_superuser_is_not_the_pipeline_role(config: dict[str, Any]) -> None:
+    env = config["services"]["postgres"]["environment"]
+    assert env["POSTGRES_USER"] == "postgres" and env["MARKETPIPE_POSTGRES_USER"] == "marketpipe"
+    assert env["POSTGRES_PASSWORD"] == ADMIN_ENV["MARKETPIPE_POSTGRES_ADMIN_PASSWORD"]
+    mounts = {v["target"] for v in config["services"]["postgres"]["volumes"]}
+    assert "/docker-entrypoint-initdb.d/00-marketpipe-roles.sh" in mounts
+
+
+def test_config_refuses_to_run_without_an_admin_password(compose: list[str]) -> None:
+    result = _run([*compose, "config", "-q"], env={"MARKETPIPE_POSTGRES_ADMIN_PASSWORD": ""})
+    assert result.returncode != 0 and "MARKETPIPE_POSTGRES_ADMIN_PASSWORD" in result.stderr
