@@ -84,17 +84,28 @@ def pipeline_rate(settings: Settings, records: int, bars: int, *, limit_s: float
     t0 = time.perf_counter()
     counted = stored = 0
     deadline = t0 + limit_s
+    t_counted: float | None = None
+    last_change = time.perf_counter()
     while time.perf_counter() < deadline:
         with db.connect(settings) as conn:
             counted = conn.execute("SELECT coalesce(sum(raw_records), 0) FROM tick_counts").fetchone()[0]
-            stored = conn.execute("SELECT count(*) FROM bars_1m").fetchone()[0]
-        if counted >= records and stored >= bars:
+            now_stored = conn.execute("SELECT count(*) FROM bars_1m").fetchone()[0]
+        if now_stored != stored:
+            stored, last_change = now_stored, time.perf_counter()
+        if counted >= records and t_counted is None:
+            t_counted = time.perf_counter()
+        # done: every record counted and no new bar for 10 s (the market rules make fewer bars than
+        # minutes with trades: `bars` is an upper bound)
+        if t_counted is not None and time.perf_counter() - last_change > 10:
             break
         time.sleep(1)
-    seconds = time.perf_counter() - t0
+    seconds = (t_counted or time.perf_counter()) - t0
+    bars_seconds = last_change - t0
     return {"startup_s": round(t0 - t_submit, 1), "records_counted": int(counted), "bars_stored": int(stored),
-            "seconds": round(seconds, 1), "ticks_per_s": round(counted / seconds) if seconds else None,
-            "complete": counted >= records and stored >= bars}
+            "bars_upper_bound": bars, "seconds": round(seconds, 1), "bars_seconds": round(bars_seconds, 1),
+            "ticks_per_s": round(counted / seconds) if seconds else None,
+            "ticks_per_s_to_last_bar": round(counted / bars_seconds) if bars_seconds else None,
+            "complete": t_counted is not None}
 
 
 def quix_rate(settings: Settings, records: int, limit_s: float) -> dict[str, Any]:
