@@ -88,7 +88,7 @@ def pipeline_rate(settings: Settings, records: int, bars: int, *, limit_s: float
     last_change = time.perf_counter()
     while time.perf_counter() < deadline:
         with db.connect(settings) as conn:
-            counted = conn.execute("SELECT coalesce(sum(raw_records), 0) FROM tick_counts").fetchone()[0]
+            counted = int(conn.execute("SELECT coalesce(sum(raw_records), 0) FROM tick_counts").fetchone()[0])
             now_stored = conn.execute("SELECT count(*) FROM bars_1m").fetchone()[0]
         if now_stored != stored:
             stored, last_change = now_stored, time.perf_counter()
@@ -159,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         results["raw_consume_json"] = consume_rate(settings, parse=True)
         _log("== quix streams peer")
         results["quix"] = quix_rate(settings, records, args.timeout)
+        _log(json.dumps({k: results[k] for k in ("replay", "raw_consume", "raw_consume_json", "quix")}))
         _log("== pipeline (both jobs, every sink) on the backlog")
         results["pipeline"] = pipeline_rate(settings, records, len(fixture.bars), limit_s=args.timeout)
     finally:
