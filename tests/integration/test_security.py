@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import stat
 import subprocess
 import tempfile
@@ -24,6 +23,7 @@ from psycopg import errors
 
 from marketpipe.settings import Settings
 from marketpipe.stack.postgres import SOCKET_DIR_MODE, SUPERUSER, PostgresService, find_bindir
+from tests.integration.test_services_smoke import _free_port
 
 pytestmark = pytest.mark.integration
 
@@ -134,12 +134,6 @@ def test_bi_role_cannot_connect_to_other_databases(stack: _Stack) -> None:
 # --- an old data dir (trust on the socket, a world-writable socket dir, CREATEDB) --------------------
 
 OLD_HBA = "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
