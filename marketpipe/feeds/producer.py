@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -214,6 +214,34 @@ class TickProducer:
     def send(self, tick: Tick) -> None:
         """Queue one tick keyed by its symbol."""
         self._produce(tick.to_json(), tick.key)
+
+    def send_encoded(self, values: Sequence[bytes | str], keys: Sequence[bytes | None]) -> None:
+        """Queue ticks already in their wire form (``Tick.to_json()`` values and ``Tick.key`` keys), in order:
+        the batch form of :meth:`send`, with the same guarantees. A full local queue is waited for as in
+        ``send``; delivery reports are served once per batch, so keep batches to thousands of messages.
+        If it raises, ``produced`` tells how many were queued.
+        """
+        if self._fatal is not None:
+            raise FeedError(f"Kafka producer is in a fatal state: {self._fatal}")
+        self._raise_new_failures()
+        produce, topic, on_delivery = self._client.produce, self.topic, self._on_delivery
+        queued = 0
+        try:
+            for value, key in zip(values, keys, strict=True):
+                try:
+                    produce(topic, value, key, on_delivery=on_delivery)
+                    queued += 1
+                except BufferError:
+                    # Local queue full: wait for the broker exactly as send() does (it counts the message).
+                    self.produced += queued
+                    queued = 0
+                    self._produce(value if isinstance(value, bytes) else value.encode("utf-8"), key)
+        finally:
+            self.produced += queued
+        self._client.poll(0)
+        self._raise_new_failures()
+        if self.unreachable_since is not None:
+            self._report_wait("messages are queued locally")
 
     def partitions(self) -> int:
         """Partition count of the raw topic, from cluster metadata (asked once, then cached).

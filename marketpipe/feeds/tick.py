@@ -123,6 +123,18 @@ class HeartbeatSchedule:
         if ts_ns is not None and (self.latest_ns is None or ts_ns > self.latest_ns):
             self.latest_ns = ts_ns
 
+    def observe_many(self, count: int, max_ts_ns: int | None) -> None:
+        """Account for ``count`` ticks at once, ``max_ts_ns`` the largest time among them (None if none had
+        one): the same as ``count`` calls of :meth:`observe`."""
+        self._since += count
+        if max_ts_ns is not None and (self.latest_ns is None or max_ts_ns > self.latest_ns):
+            self.latest_ns = max_ts_ns
+
+    def ticks_to_next(self) -> int:
+        """Ticks until a round is due by count (at least 1): a batch sender cuts its batches there, so the
+        rounds fall after the same ticks as when sending one at a time."""
+        return max(1, self.every_ticks - self._since)
+
     def due(self) -> int | None:
         """The event time of a heartbeat round to send now, or None; the schedule restarts when one is due."""
         if self.latest_ns is None:
