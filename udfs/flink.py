@@ -20,6 +20,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueState, ValueStateDescriptor
@@ -34,6 +35,7 @@ from udfs.indicator_set import (
     IndicatorRow,
     IndicatorSet,
 )
+from udfs.indicators import batch
 from udfs.sessions import session_of
 
 log = logging.getLogger(__name__)
@@ -161,7 +163,12 @@ _SERIES_TYPES = (
 
 
 class IndicatorSeries(TableFunction):  # type: ignore[misc]
-    """All indicator rows of one symbol's whole bar series (arrays in any order; sorted here)."""
+    """All indicator rows of one symbol's whole bar series (arrays in any order; sorted here).
+
+    The rows are those :class:`IndicatorFunction` emits when the same bars arrive one by one in
+    time order, bit for bit, computed column-wise over the whole series by
+    :func:`series_rows` (``udfs.indicators.batch``).
+    """
 
     def __init__(self, config: IndicatorConfig | None = None) -> None:
         self._config = config
@@ -169,12 +176,73 @@ class IndicatorSeries(TableFunction):  # type: ignore[misc]
     def eval(  # noqa: PLR0913 - one array per bar field
         self, ts: list[int], o: list[float], h: list[float], low: list[float], c: list[float],
         v: list[int], vw: list[float],
-    ) -> Iterator[tuple[Any, ...]]:
-        indicators = IndicatorSet(self._config)
-        for i in sorted(range(len(ts)), key=ts.__getitem__):
-            bar = bar_of((None, ts[i], o[i], h[i], low[i], c[i], v[i], vw[i]))
-            values = _COLD if bar is None else row_values(indicators.update(bar))
-            yield (ts[i], c[i], v[i], *values)
+    ) -> list[tuple[Any, ...]]:
+        # a list, not an iterator: PyFlink takes any other non-generator as one row
+        return series_rows(ts, o, h, low, c, v, vw, self._config)
+
+
+def _floats(values: list[Any], order: np.ndarray) -> np.ndarray:
+    arr = np.array(values, dtype=np.float64)  # None -> NaN
+    return arr[order]
+
+
+def series_rows(  # noqa: PLR0913 - one array per bar field
+    ts: list[int], o: list[float], h: list[float], low: list[float], c: list[float],
+    v: list[int], vw: list[float], config: IndicatorConfig | None = None,
+) -> list[tuple[Any, ...]]:
+    """``(bar_start_ms, close, volume, *indicator values)`` per bar of one symbol, in time order.
+
+    The same rows as :class:`IndicatorFunction` fed the bars one by one in time order: a bar whose
+    start is not after the previous one is dropped, a bar with a missing or non-finite price or volume
+    has null indicators and leaves the state alone. Fast path: :mod:`udfs.indicators.batch`; inputs
+    it does not reproduce exactly go through :class:`IndicatorSet` bar by bar.
+    """
+    n = len(ts)
+    if n == 0:
+        return []
+    cfg = config or IndicatorConfig()
+    order = np.argsort(np.asarray(ts, dtype=np.int64), kind="stable")
+    tsa = np.asarray(ts, dtype=np.int64)[order]
+    keep = np.ones(n, dtype=bool)
+    keep[1:] = tsa[1:] != tsa[:-1]
+    if not keep.all():
+        order, tsa = order[keep], tsa[keep]
+    idx = order.tolist()
+    ts_s = tsa.tolist()
+    c_s = [c[i] for i in idx]
+    v_s = [v[i] for i in idx]
+    oa, ha, la, ca = _floats(o, order), _floats(h, order), _floats(low, order), _floats(c, order)
+    va, vwa = _floats(v, order), _floats(vw, order)
+    good = batch.good_bars(oa, ha, la, ca, va, vwa)
+    all_good = bool(good.all())
+    cols = None
+    try:
+        IndicatorSet(cfg)  # an invalid configuration fails every bar in the streaming step
+        valid = True
+    except Exception:  # noqa: BLE001
+        valid = False
+    if valid and not good.any():
+        return [(t, cc, vv, *_COLD) for t, cc, vv in zip(ts_s, c_s, v_s)]
+    if valid:
+        sel = (lambda a: a) if all_good else (lambda a: a[good])
+        cols = batch.fast_columns(
+            sel(oa), sel(ha), sel(la), sel(ca), sel(va), sel(vwa), batch.session_ids(sel(tsa)), cfg
+        )
+    if cols is None:
+        vals = batch.reference_rows(
+            list(zip(ts_s, [o[i] for i in idx], [h[i] for i in idx], [low[i] for i in idx], c_s, v_s,
+                     [vw[i] for i in idx])),
+            cfg,
+        )
+        return [(t, cc, vv, *(_COLD if r is None else r)) for t, cc, vv, r in zip(ts_s, c_s, v_s, vals)]
+    columns = [cols[name] for name in (*VALUE_FIELDS, *WARM_FIELDS)]
+    if all_good:
+        return list(zip(ts_s, c_s, v_s, *columns))
+    values = iter(zip(*columns))
+    return [
+        (t, cc, vv, *(next(values) if g else _COLD))
+        for t, cc, vv, g in zip(ts_s, c_s, v_s, good.tolist())
+    ]
 
 
 #: Job configuration key holding the indicator periods as JSON (set by marketpipe/jobs/pipeline.py).
@@ -187,7 +255,15 @@ def config_of(t_env: Any) -> IndicatorConfig:
     return IndicatorConfig.from_mapping(json.loads(raw)) if raw else IndicatorConfig()
 
 
+#: Symbols per Python bundle in a batch backfill. The UDTF returns a whole series per call, far faster
+#: than the sinks take it; with the job's default bundle (10,000 inputs) a bundle held every symbol's
+#: rows in the gRPC channel's direct memory and the taskmanager died (OutOfMemoryError: Direct buffer
+#: memory, 500 symbols x 2,520 daily bars). A small bundle bounds what is in flight.
+BATCH_BUNDLE_SIZE = "4"
+
+
 def _attach_batch(t_env: StreamTableEnvironment, bars: Table, config: IndicatorConfig) -> Table:
+    t_env.get_config().set("python.fn-execution.bundle.size", BATCH_BUNDLE_SIZE)
     series = udtf(IndicatorSeries(config), result_types=_SERIES_TYPES)
     t_env.create_temporary_system_function("mp_indicator_series", series)
     t_env.create_temporary_view("mp_indicator_bars", bars)
