@@ -8,7 +8,11 @@ symbols over one regular session, the fixture generator's condition mix), then m
 * ``quix``: the Quix Streams 1m OHLCV peer (``bench/quix_bars.py``) over the same topic, when the
   ``.venv-bench`` interpreter exists (``make bench-venv``);
 * ``pipeline``: both jobs started fresh on the backlog, until every record is counted by the bars job
-  (``tick_counts``) and every expected bar is in PostgreSQL: ticks/s end to end, every sink written.
+  (``tick_counts``) and every expected bar is in PostgreSQL: ticks/s end to end, every sink written;
+  ``startup_s`` is the time to submit both jobs and see them running;
+* ``latency``: then, with the jobs running, a steady ``--latency-rate`` trades/s (bench/latency.py):
+  p50/p99 from the watermark passing a minute to its bar row committed in PostgreSQL;
+* ``peak_rss_mib``: the whole stack's resident memory at its highest (bench/rss.py).
 
 Ratios taken in one run are what to read; absolute numbers move with the machine's load. Results go
 to ``bench/results/pipeline.json``.
@@ -29,6 +33,8 @@ from zoneinfo import ZoneInfo
 
 from confluent_kafka import Consumer, TopicPartition
 
+from bench.latency import measure_latency
+from bench.rss import PeakRss
 from marketpipe import db
 from marketpipe.feeds.fixtures import write_fixture
 from marketpipe.jobs.control import PipelineControl
@@ -130,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=int, default=390)
     parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed for the pipeline to drain")
     parser.add_argument("--keep", action="store_true", help="leave the bench stack running")
+    parser.add_argument("--latency-rate", type=int, default=20_000, help="trades/s of the latency run (0: skip)")
+    parser.add_argument("--latency-seconds", type=float, default=150.0, help="length of the latency run")
     args = parser.parse_args(argv)
     settings = bench_settings()
     env = {**os.environ, **settings_env(settings)}
@@ -161,7 +169,13 @@ def main(argv: list[str] | None = None) -> int:
         results["quix"] = quix_rate(settings, records, args.timeout)
         _log(json.dumps({k: results[k] for k in ("replay", "raw_consume", "raw_consume_json", "quix")}))
         _log("== pipeline (both jobs, every sink) on the backlog")
-        results["pipeline"] = pipeline_rate(settings, records, len(fixture.bars), limit_s=args.timeout)
+        with PeakRss(settings.run_dir) as rss:
+            results["pipeline"] = pipeline_rate(settings, records, len(fixture.bars), limit_s=args.timeout)
+            if args.latency_rate > 0:
+                _log(f"== latency at {args.latency_rate} trades/s")
+                results["latency"] = measure_latency(settings, rate=args.latency_rate,
+                                                     seconds=args.latency_seconds, symbols=args.symbols)
+        results["peak_rss_mib"] = round(rss.peak_mib)
     finally:
         if not args.keep:
             stack.down()

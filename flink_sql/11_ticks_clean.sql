@@ -24,7 +24,10 @@
 -- A clean trade can still end up in no bar (late beyond the grace period, market closed, an official
 -- report, a duplicate trade id, a price outlier, ...): the bar step decides that by market rules and
 -- dead-letters it there with stage 'bars' (12_bars.sql).
--- JSON_QUERY(... WITH ARRAY WRAPPER) shows a field's JSON type: [123] is a number, ["123"] a string.
+-- mp_parse_tick (jvm/udfs, dev.marketpipe.tick.TickJson) reads the record once: each field's value as
+-- JSON_VALUE would give it, and its JSON type (string, integer, float, boolean, null, object, array;
+-- NULL when absent), so 12345 and "12345" are told apart; ts_ns and size have a value only when they are
+-- a JSON integer that fits a BIGINT, price only when it is a JSON number. It applies no rule: they are here.
 -- ============================================================================================
 
 CREATE VIEW ticks_parsed AS
@@ -41,43 +44,43 @@ FROM (
         CASE
             WHEN payload IS NULL                                           THEN 'tombstone'
             WHEN CHAR_LENGTH(payload) > {{max_record_bytes}}               THEN 'oversize'
-            WHEN NOT (payload IS JSON OBJECT)                              THEN 'malformed_json'
+            WHEN NOT is_object                                             THEN 'malformed_json'
             WHEN kind = 'heartbeat' AND (ts_ns IS NULL OR event_time_unset) THEN 'bad_heartbeat'
             WHEN kind = 'heartbeat'                                        THEN CAST(NULL AS STRING)
             WHEN kind <> 'trade'                                           THEN 'unsupported_kind'
             WHEN symbol IS NULL OR symbol = ''                             THEN 'missing_symbol'
-            WHEN symbol_json NOT LIKE '["%'
+            WHEN symbol_type <> 'string'
                  OR NOT REGEXP(symbol, '{{symbol_pattern}}')               THEN 'invalid_symbol'
-            WHEN ts_ns IS NULL OR NOT REGEXP(ts_json, '^\[-?[0-9]+\]$')    THEN 'bad_timestamp'
+            WHEN ts_ns IS NULL                                             THEN 'bad_timestamp'
             WHEN event_time_unset                                          THEN 'timestamp_out_of_range'
-            WHEN price IS NULL
-                 OR NOT REGEXP(price_json, '^\[-?[0-9][0-9.eE+-]*\]$')     THEN 'bad_price'
+            WHEN price IS NULL                                             THEN 'bad_price'
             WHEN NOT (price > 0 AND price < {{max_price}})                 THEN 'invalid_price'
-            WHEN size IS NULL OR NOT REGEXP(size_json, '^\[-?[0-9]+\]$')   THEN 'bad_size'
+            WHEN size IS NULL                                              THEN 'bad_size'
             WHEN NOT (size > 0 AND size <= {{max_size}})                   THEN 'invalid_size'
         END AS reject_reason
     FROM (
         SELECT
-            kafka_partition,
-            kafka_offset,
-            kafka_ts,
-            payload,
-            kind,
-            ts_ns,
-            event_time,
-            event_time < TO_TIMESTAMP_LTZ(1, 3)                          AS event_time_unset,
-            UPPER(TRIM(JSON_VALUE(payload, '$.symbol')))                 AS symbol,
-            TRY_CAST(JSON_VALUE(payload, '$.price') AS DOUBLE)           AS price,
-            TRY_CAST(JSON_VALUE(payload, '$.size') AS BIGINT)            AS size,
-            NULLIF(TRIM(JSON_VALUE(payload, '$.exchange')), '')          AS exchange,
-            NULLIF(TRIM(JSON_VALUE(payload, '$.conditions')), '')        AS conditions,
-            JSON_VALUE(payload, '$.trade_id')                            AS trade_id,
-            JSON_VALUE(payload, '$.source')                              AS source,
-            JSON_QUERY(payload, '$.symbol' WITH ARRAY WRAPPER)           AS symbol_json,
-            JSON_QUERY(payload, '$.ts_ns' WITH ARRAY WRAPPER)            AS ts_json,
-            JSON_QUERY(payload, '$.price' WITH ARRAY WRAPPER)            AS price_json,
-            JSON_QUERY(payload, '$.size' WITH ARRAY WRAPPER)             AS size_json
-        FROM ticks_raw
+            r.kafka_partition,
+            r.kafka_offset,
+            r.kafka_ts,
+            r.payload,
+            r.event_time,
+            r.event_time < TO_TIMESTAMP_LTZ(1, 3)                        AS event_time_unset,
+            j.is_object,
+            COALESCE(j.kind, 'trade')                                    AS kind,
+            UPPER(TRIM(j.symbol))                                        AS symbol,
+            j.symbol_type,
+            j.ts_ns,
+            j.ts_type,
+            j.price,
+            j.price_type,
+            j.size,
+            j.size_type,
+            NULLIF(TRIM(j.exchange), '')                                 AS exchange,
+            NULLIF(TRIM(j.conditions), '')                               AS conditions,
+            j.trade_id,
+            j.source
+        FROM ticks_raw AS r, LATERAL TABLE(mp_parse_tick(r.payload)) AS j
     )
 );
 

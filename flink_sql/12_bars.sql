@@ -11,9 +11,11 @@
 --     are not trades;
 --   * every bar carries its session (pre, regular, post) of the symbol's exchange calendar; nothing is
 --     built on closed days; rollups are session-aligned and 1d is the regular session.
--- This step is Python (udfs/bars/, pure and tested on its own; udfs/flink_bars.py binds it): the
--- rules need per-symbol state, timers and a calendar that SQL windows do not have. Its input is the
--- clean ticks; the rules and reference files come from the settings (MARKETPIPE_BARS_*).
+-- The rules need per-symbol state, timers and a calendar that SQL windows do not have, so this step is a
+-- keyed function: udfs/flink_bars.py:build_bars runs the JVM port of the engine (jvm/udfs,
+-- dev.marketpipe.flink.BarStep; no tick crosses into Python), held row-for-row identical to the Python
+-- reference udfs/bars/ by tests/unit/test_bars_java.py (MARKETPIPE_BARS_ENGINE=python runs that one).
+-- Its input is the clean ticks; the rules and reference files come from the settings (MARKETPIPE_BARS_*).
 -- ============================================================================================
 
 CREATE VIEW bar_input AS

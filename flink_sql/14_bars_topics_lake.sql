@@ -106,7 +106,7 @@ SELECT timeframe, symbol, bar_start, bar_end, `open`, high, low, `close`, volume
 FROM bars WHERE timeframe <> '1m';
 
 INSERT INTO {{iceberg_catalog}}.bronze.ticks_raw
-SELECT payload, kind, ts_ns, kafka_partition, kafka_offset, kafka_ts FROM ticks_raw;
+SELECT payload, kind, ts_ns, kafka_partition, kafka_offset, kafka_ts FROM ticks_parsed;
 
 INSERT INTO {{iceberg_catalog}}.silver.ticks_clean
 SELECT symbol, event_time, ts_ns, price, size, exchange, conditions, trade_id, kafka_partition, kafka_offset

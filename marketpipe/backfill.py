@@ -187,7 +187,8 @@ def run_batch_job(
     from marketpipe.jobs.control import PIPELINE_SCRIPT
 
     jobs = JobManager(settings)
-    job_id = jobs.submit_python(PIPELINE_SCRIPT, [job], name=job_name(job))
+    # --detach: the client returns once the job is submitted; its progress and outcome are polled here.
+    job_id = jobs.submit_python(PIPELINE_SCRIPT, [job, "--detach"], name=job_name(job))
     deadline = time.monotonic() + timeout
     with tqdm(desc=desc, unit="task", total=None, disable=None if progress else True) as bar:
         while True:

@@ -1,12 +1,17 @@
-"""Thin PyFlink binding of the bar engine (:mod:`udfs.bars`), used by ``flink_sql/12_bars.sql``.
+"""Binding of the bar engine, used by ``flink_sql/12_bars.sql``.
 
-Streaming: clean ticks -> ``key_by(symbol)`` -> :class:`BarFunction`, a KeyedProcessFunction that
-keeps one :class:`~udfs.bars.BarEngine` state per symbol in Flink ``ValueState`` (checkpointed)
-and wakes up on event-time timers, so bars close when the watermark passes their end even if the
-symbol trades no more. Trades the engine rejects (late, market closed, ...) leave on a side
-output. Batch (``marketpipe backfill --ticks``): each symbol's whole tick list goes to Python in
-one call (:class:`BarSeries`) and runs through the same engine. Both register the same two
-views, so the SQL after this step is identical in both modes.
+Streaming: clean ticks -> ``key_by(symbol)`` -> the JVM port of the engine
+(``jvm/udfs``: ``dev.marketpipe.flink.BarStep``), which keeps one engine state per symbol in Flink
+keyed state (checkpointed) and wakes up on event-time timers, so bars close when the watermark passes
+their end even if the symbol trades no more. Trades the engine rejects (late, market closed, ...)
+leave on a side output. No tick crosses into a Python worker: that crossing cost ~97 % of the time
+(docs/performance.md). The Python engine (:mod:`udfs.bars`) stays the reference: the Java port is
+held row-for-row identical to it by tests/unit/test_bars_java.py.
+
+Batch (``marketpipe backfill --ticks``): each symbol's whole tick list goes to Python in one call
+(:class:`BarSeries`) and runs through the reference engine. :class:`BarFunction` is the Python
+streaming step (``MARKETPIPE_BARS_ENGINE=python``), kept for comparison. Every path registers the
+same two views, so the SQL after this step is identical in all modes.
 
 Rules and reference data come from the job configuration (:data:`CONFIG_KEY`, JSON written by
 marketpipe/jobs/pipeline.py from the settings).
@@ -14,8 +19,13 @@ marketpipe/jobs/pipeline.py from the settings).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import tempfile
+from datetime import date
+from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
 
@@ -171,6 +181,8 @@ def build_bars(t_env: StreamTableEnvironment, ticks: Table, *, batch: bool | Non
         batch = mode.lower() == "batch"
     if batch:
         return _build_batch(t_env, ticks, config)
+    if config.get("engine", "java") == "java":
+        return _build_java(t_env, ticks, config)
     ds = t_env.to_data_stream(ticks)
     bars = ds.key_by(lambda r: r[0], key_type=Types.STRING()).process(
         BarFunction(config), output_type=Types.ROW_NAMED(list(BAR_COLUMNS), BAR_TYPES)
@@ -178,6 +190,42 @@ def build_bars(t_env: StreamTableEnvironment, ticks: Table, *, batch: bool | Non
     rejected = bars.get_side_output(REJECTED)
     t_env.create_temporary_view("ticks_unbarred", t_env.from_data_stream(rejected))
     return t_env.from_data_stream(bars)
+
+
+def _build_java(t_env: StreamTableEnvironment, ticks: Table, config: dict[str, Any]) -> Table:
+    """The streaming bar step in the JVM (``dev.marketpipe.flink.BarStep``, jar from jvm/udfs)."""
+    from pyflink.java_gateway import get_gateway
+
+    from udfs.market.calendar_export import java_config
+
+    path = calendar_file(config)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    config = java_config(config, tmp)  # sessions exported for the JVM, plus the shipped tables' paths
+    tmp.replace(path)  # atomic: a job reading the same (identical) file never sees half of it
+    config["calendar_file"] = str(path)
+    j_table = get_gateway().jvm.dev.marketpipe.flink.BarStep.build(
+        t_env._j_tenv, ticks._j_table, json.dumps(config)  # noqa: SLF001 - PyFlink has no public handle
+    )
+    return Table(j_table, t_env)
+
+
+def calendar_file(config: dict[str, Any]) -> Path:
+    """Where the sessions the JVM engine reads are exported (``exchange_calendars`` is Python only).
+
+    Named by what decides its content (calendars, extended-hours times, symbols file and its
+    modification time), under ``reference_dir`` of the config, so a running job never sees it change.
+    """
+    rules = config.get("rules", {})
+    symbols = config.get("symbols_file")
+    key = json.dumps([
+        config.get("calendar", "XNYS"), rules.get("pre_open"), rules.get("post_close"), symbols,
+        Path(symbols).stat().st_mtime if symbols and Path(symbols).exists() else None,
+        date.today().year,  # exchange_calendars ends its schedule about a year ahead
+    ])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    base = Path(config.get("reference_dir") or Path(tempfile.gettempdir()) / "marketpipe-reference")
+    return base / f"calendars-{digest}.csv"
 
 
 _SERIES_COLUMNS = ("kind", *BAR_COLUMNS[:1], *BAR_COLUMNS[2:], *REJECT_COLUMNS)

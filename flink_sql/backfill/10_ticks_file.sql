@@ -8,6 +8,10 @@
 -- and partition -1 marking "from a file" in the dead-letter table.
 -- ============================================================================================
 
+-- The same functions as 10_ticks_source.sql (event time 0 when the time is not sane, so 11 rejects it).
+CREATE TEMPORARY SYSTEM FUNCTION mp_tick_event_time AS 'dev.marketpipe.flink.TickEventTime' LANGUAGE JAVA;
+CREATE TEMPORARY SYSTEM FUNCTION mp_parse_tick AS 'dev.marketpipe.flink.ParseTick' LANGUAGE JAVA;
+
 CREATE TABLE ticks_file (
     kafka_partition  INT,
     kafka_offset     BIGINT,
@@ -24,7 +28,5 @@ SELECT
     kafka_partition,
     kafka_offset,
     CAST(NULL AS TIMESTAMP_LTZ(3))                                AS kafka_ts,
-    COALESCE(JSON_VALUE(payload, '$.kind'), 'trade')              AS kind,
-    TRY_CAST(JSON_VALUE(payload, '$.ts_ns') AS BIGINT)            AS ts_ns,
-    TO_TIMESTAMP_LTZ(COALESCE(TRY_CAST(JSON_VALUE(payload, '$.ts_ns') AS BIGINT) / 1000000, 0), 3) AS event_time
+    mp_tick_event_time(payload, {{min_event_time_ms}}, {{max_future_s}}) AS event_time
 FROM ticks_file;

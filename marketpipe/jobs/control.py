@@ -2,8 +2,9 @@
 
 ``start`` resumes each job from the newest of the savepoint the last ``stop`` wrote and the latest
 completed checkpoint retained on disk (unless ``fresh``), so indicator state and Kafka offsets carry
-over, after a clean stop and after a crash alike; starting a job that runs is a no-op. Jobs start upstream first
-(``bars`` then ``indicators``) and stop downstream first.
+over, after a clean stop and after a crash alike; starting a job that runs is a no-op. The jobs are
+submitted side by side (each client builds its own graph; the indicators job simply waits for bars
+on its topic) and stop downstream first.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,10 @@ class PipelineControl:
 
     def start(self, *, fresh: bool = False, only: str | None = None) -> str:
         """Submit the jobs (each resuming from its last savepoint) and wait until they run."""
-        lines = [self._start_one(job, fresh=fresh) for job in self._selected(only)]
+        jobs = self._selected(only)
+        with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="submit") as pool:
+            futures = [pool.submit(self._start_one, job, fresh=fresh) for job in jobs]
+            lines = [f.result() for f in futures]  # the first failure is raised, after all have ended
         lines.append(f"web UI {self.settings.flink_rest_url}")
         return "\n".join(lines)
 

@@ -8,10 +8,12 @@ savepoint, so the next submission of that name can resume where the previous one
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -227,13 +229,17 @@ class JobManager:
         return sorted(n for n, e in self._load_state().items() if e.get("desired") == "running")
 
     def _record(self, name: str, **fields: Any) -> None:
-        state = self._load_state()
-        entry = state.setdefault(name, {})
-        entry.update(fields, updated=datetime.now(UTC).isoformat())
+        # Read-modify-write under an exclusive lock: jobs are submitted side by side and the stack
+        # supervisor records too; without it one job's update could drop the other's.
         self.state_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, self.state_file)
+        with open(self.state_file.with_suffix(".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            state = self._load_state()
+            entry = state.setdefault(name, {})
+            entry.update(fields, updated=datetime.now(UTC).isoformat())
+            tmp = self.state_file.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
+            tmp.write_text(json.dumps(state, indent=2, sort_keys=True) + "\n")
+            os.replace(tmp, self.state_file)
 
     def latest_checkpoint(self, job_id: str) -> dict[str, Any] | None:
         """The job's last completed checkpoint as the REST API gives it (``id``,

@@ -49,6 +49,8 @@ def table_config(settings: Settings, job: str) -> dict[str, str]:
         # the bars step, where 10000 measured ~1.4x the throughput of 1000 (make bench).
         "python.fn-execution.bundle.size": "10000",
         "python.fn-execution.bundle.time": "1000",
+        # No table.exec.mini-batch: its assigner, put after the source, emits processing-time
+        # watermarks that overtake the event-time ones the bar step waits on (measured: every trade late).
         # Read by udfs/flink.py (IndicatorConfig); empty means TA-Lib's default periods.
         "marketpipe.indicator-periods": json.dumps(settings.indicator_periods),
         # Read by udfs/flink_bars.py: bar rules and reference data (docs/bars.md).
@@ -81,6 +83,10 @@ def bar_config(settings: Settings) -> dict[str, Any]:
         },
         "symbols_file": str(settings.symbols_file) if settings.symbols_file else None,
         "calendar": settings.calendar,
+        # The streaming bar step: the JVM port (default) or the Python reference engine.
+        "engine": settings.bars_engine,
+        # Where the JVM engine's session export is kept (udfs/flink_bars.py:calendar_file).
+        "reference_dir": str(settings.data_dir / "reference"),
     }
 
 
@@ -150,10 +156,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pipeline.py", description=__doc__)
     parser.add_argument("job", choices=JOBS + BATCH_JOBS, help="which job to build")
     parser.add_argument("--explain", action="store_true", help="print the plan instead of running")
+    parser.add_argument("--detach", action="store_true",
+                        help="batch jobs: return once submitted (the caller follows the job over REST)")
     args = parser.parse_args(argv)
     settings = load_settings()
     if args.job in BATCH_JOBS:
-        return _run_batch(settings, args.job, explain=args.explain)
+        return _run_batch(settings, args.job, explain=args.explain, wait=not args.detach)
     env, t_env = create_environment(settings, args.job)
     statement_set = build(t_env, load_statements(settings, args.job))
     if args.explain:
@@ -164,8 +172,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _run_batch(settings: Settings, job: str, *, explain: bool) -> int:
-    """A bounded job in BATCH mode over the same SQL files; returns when it has finished."""
+def _run_batch(settings: Settings, job: str, *, explain: bool, wait: bool = True) -> int:
+    """A bounded job in BATCH mode over the same SQL files; returns when it has finished (``wait``) or
+    once it is submitted (a long backfill must not hold ``bin/flink run`` past its timeout)."""
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
     t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
@@ -177,7 +186,9 @@ def _run_batch(settings: Settings, job: str, *, explain: bool) -> int:
     if explain:
         print(statement_set.explain())
         return 0
-    statement_set.execute().wait()
+    result = statement_set.execute()
+    if wait:
+        result.wait()
     return 0
 
 

@@ -196,9 +196,13 @@ class FlinkService:
         return home
 
     def _connector_jars(self) -> list[Path]:
-        lib = self.settings.jvm_dir / "flink" / "target" / "lib"
-        # slf4j-api is already inside flink-dist's log4j binding; a second copy only warns.
-        return [j for j in sorted(lib.glob("*.jar")) if not j.name.startswith("slf4j-api-")]
+        """Connector jars plus marketpipe's own functions (jvm/udfs: tick parser, bar engine)."""
+        jars: list[Path] = []
+        for module in ("flink", "udfs"):
+            lib = self.settings.jvm_dir / module / "target" / "lib"
+            # slf4j-api is already inside flink-dist's log4j binding; a second copy only warns.
+            jars += [j for j in sorted(lib.glob("*.jar")) if not j.name.startswith("slf4j-api-")]
+        return jars
 
     def _default_java_opts(self) -> str:
         with open(self._dist / "conf" / "config.yaml") as f:

@@ -1,7 +1,7 @@
 """The jars the JVM services run: resolved by Maven from ``jvm/pom.xml`` into ``jvm/<module>/target/lib``.
 
 ``ensure_jars`` runs ``mvn package`` only when a module's ``lib/`` is missing, empty or older than
-the POM files, so a warm ``stack up`` never waits for Maven.
+the POM files (or, for ``udfs``, its Java sources), so a warm ``stack up`` never waits for Maven.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 from marketpipe.exceptions import InstallError
 from marketpipe.settings import Settings
 
-MODULES = ("kafka", "flink")
+MODULES = ("kafka", "flink", "udfs")  # udfs: our own Flink functions, built from jvm/udfs/src
 # Touched after every successful build: copy-dependencies keeps the jars' original mtimes and leaves
 # an unchanged lib/ untouched, so neither says when Maven last ran.
 _STAMP = ".marketpipe-built"
@@ -91,5 +91,6 @@ def _fresh(settings: Settings, module: str) -> bool:
         return False
     stamp = lib.parent / _STAMP
     built = max(lib.stat().st_mtime, stamp.stat().st_mtime if stamp.exists() else 0.0)
-    poms = [settings.jvm_dir / "pom.xml", settings.jvm_dir / module / "pom.xml"]
-    return all(built >= p.stat().st_mtime for p in poms if p.exists())
+    inputs = [settings.jvm_dir / "pom.xml", settings.jvm_dir / module / "pom.xml"]
+    inputs += sorted((settings.jvm_dir / module / "src").rglob("*.java"))  # our own code (udfs)
+    return all(built >= p.stat().st_mtime for p in inputs if p.exists())

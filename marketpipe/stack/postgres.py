@@ -300,6 +300,9 @@ class PostgresService:
             "logging_collector": "off",
             "log_line_prefix": "%m [%p] %q%u@%d ",
             "password_encryption": "scram-sha-256",
+            # When each row version was committed (pg_xact_commit_timestamp): the bar latency benchmark
+            # (bench/latency.py) and anyone asking how fresh a bar is. A few bytes per transaction.
+            "track_commit_timestamp": "on",
         }
         lines = [f"{k} = {_conf_value(v)}" for k, v in values.items()]
         files = {

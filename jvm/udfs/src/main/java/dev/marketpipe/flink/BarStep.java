@@ -1,0 +1,209 @@
+package dev.marketpipe.flink;
+
+import dev.marketpipe.bars.BarEngine;
+import dev.marketpipe.bars.BarRow;
+import dev.marketpipe.bars.EngineContext;
+import dev.marketpipe.bars.EngineState;
+import dev.marketpipe.bars.Output;
+import dev.marketpipe.bars.Reference;
+import dev.marketpipe.bars.Rejected;
+import dev.marketpipe.bars.Trade;
+
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.streaming.api.datastream.DataStream;
+import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.table.api.Table;
+import org.apache.flink.table.api.bridge.java.StreamTableEnvironment;
+import org.apache.flink.types.Row;
+import org.apache.flink.util.Collector;
+import org.apache.flink.util.OutputTag;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The bar step of flink_sql/12_bars.sql in the JVM: clean ticks, keyed by symbol, through the bar
+ * engine ({@link BarEngine}, a port of udfs/bars/ that tests/unit/test_bars_java.py holds identical to
+ * the Python reference), one engine state per symbol in Flink keyed state, woken by event-time timers
+ * so a minute closes when the watermark passes its end even if the symbol trades no more. Trades the
+ * engine rejects (late, market closed, ...) leave on a side output, registered as the view
+ * {@code ticks_unbarred}. Called from udfs/flink_bars.py:build_bars (the {@code -- @python} line of
+ * 12_bars.sql); rows in and out have the columns that module names.
+ */
+public final class BarStep {
+
+    /** Input columns, in this order (udfs/flink_bars.py INPUT_COLUMNS). */
+    public static final List<String> INPUT_COLUMNS = List.of(
+            "symbol", "ts_ns", "price", "size", "exchange", "conditions", "trade_id",
+            "kafka_partition", "kafka_offset", "source", "event_time");
+
+    static final String[] BAR_COLUMNS = {
+        "timeframe", "symbol", "bar_start_ms", "bar_end_ms", "open", "high", "low", "close", "volume",
+        "vwap", "trade_count", "session", "session_date", "first_trade_ms", "last_trade_ms", "pv_sum",
+        "filled", "revision",
+    };
+    static final TypeInformation<Row> BAR_TYPE = Types.ROW_NAMED(BAR_COLUMNS,
+            Types.STRING, Types.STRING, Types.LONG, Types.LONG, Types.DOUBLE, Types.DOUBLE, Types.DOUBLE,
+            Types.DOUBLE, Types.LONG, Types.DOUBLE, Types.LONG, Types.STRING, Types.STRING, Types.LONG,
+            Types.LONG, Types.DOUBLE, Types.BOOLEAN, Types.INT);
+    static final String[] REJECT_COLUMNS = {
+        "kafka_partition", "kafka_offset", "reason", "symbol", "ts_ns", "price", "size", "exchange",
+        "conditions", "trade_id",
+    };
+    static final TypeInformation<Row> REJECT_TYPE = Types.ROW_NAMED(REJECT_COLUMNS,
+            Types.INT, Types.LONG, Types.STRING, Types.STRING, Types.LONG, Types.DOUBLE, Types.LONG,
+            Types.STRING, Types.STRING, Types.STRING);
+    static final OutputTag<Row> REJECTED = new OutputTag<>("rejected", REJECT_TYPE);
+    /** Reason of a trade the step raised on (a bug or bad reference data): dead-lettered, not fatal. */
+    static final String STEP_ERROR = "bar_step_error";
+    static final long NS_PER_MS = 1_000_000L;
+
+    private BarStep() {}
+
+    /**
+     * Bars of every timeframe from clean ticks ({@link #INPUT_COLUMNS}, {@code event_time} the
+     * rowtime); registers {@code ticks_unbarred} (trades in no bar, with the reason).
+     */
+    public static Table build(StreamTableEnvironment tEnv, Table ticks, String configJson) {
+        List<String> names = ticks.getResolvedSchema().getColumnNames();
+        if (!names.equals(INPUT_COLUMNS)) {
+            throw new IllegalArgumentException("ticks must have columns " + INPUT_COLUMNS + ", got " + names);
+        }
+        Reference.fromJson(configJson); // a bad table or rule fails the job build, with a clear error
+        DataStream<Row> rows = tEnv.toDataStream(ticks);
+        SingleOutputStreamOperator<Row> bars = rows
+                .keyBy(new BySymbol())
+                .process(new BarFunction(configJson), BAR_TYPE)
+                .name("bars by market rules (dev.marketpipe.flink.BarStep)")
+                .uid("marketpipe-bar-step-java");
+        tEnv.createTemporaryView("ticks_unbarred", tEnv.fromDataStream(bars.getSideOutput(REJECTED)));
+        return tEnv.fromDataStream(bars);
+    }
+
+    /** The key: the tick's symbol. */
+    static final class BySymbol implements KeySelector<Row, String> {
+        @Override
+        public String getKey(Row row) {
+            return (String) row.getField(0);
+        }
+    }
+
+    /** Keyed by symbol: trades in, bars out (rejected trades on {@link #REJECTED}). */
+    static final class BarFunction extends KeyedProcessFunction<String, Row, Row> {
+        private static final Logger LOG = LoggerFactory.getLogger(BarFunction.class);
+
+        private final String configJson;
+        private transient Reference reference;
+        private transient ValueState<EngineState> engineState;
+        private transient ValueState<Long> timerState;
+
+        BarFunction(String configJson) {
+            this.configJson = configJson;
+        }
+
+        @Override
+        public void open(OpenContext openContext) {
+            reference = Reference.fromJson(configJson);
+            engineState = getRuntimeContext().getState(
+                    new ValueStateDescriptor<>("bar_engine", new EngineStateSerializer()));
+            timerState = getRuntimeContext().getState(new ValueStateDescriptor<>("bar_timer_ms", Types.LONG));
+        }
+
+        private BarEngine engine(String symbol) throws Exception {
+            EngineContext ctx = reference.context(symbol);
+            EngineState saved = engineState.value();
+            return saved == null ? new BarEngine(symbol, ctx) : new BarEngine(ctx, saved);
+        }
+
+        @Override
+        public void processElement(Row value, Context ctx, Collector<Row> out) throws Exception {
+            String symbol = (String) value.getField(0);
+            Output result;
+            BarEngine engine;
+            Trade trade;
+            try {
+                engine = engine(symbol);
+                trade = tradeOf(value);
+                long wm = ctx.timerService().currentWatermark();
+                result = engine.add(trade, wm > 0 ? wm * NS_PER_MS : null);
+                finish(engine, ctx.timerService(), result, out, ctx, trade, value);
+            } catch (Exception e) { // errors are data: one bad trade must not stop the job
+                LOG.error("bar step failed on {}; dead-lettered", value, e);
+                ctx.output(REJECTED, Row.of(value.getField(7), value.getField(8),
+                        STEP_ERROR + ": " + e.getClass().getSimpleName(), symbol, value.getField(1),
+                        value.getField(2), value.getField(3), value.getField(4), value.getField(5),
+                        value.getField(6)));
+            }
+        }
+
+        @Override
+        public void onTimer(long timestamp, OnTimerContext ctx, Collector<Row> out) throws Exception {
+            try {
+                BarEngine engine = engine(ctx.getCurrentKey());
+                Long timer = timerState.value();
+                if (timer != null && timer == timestamp) {
+                    timerState.clear();
+                }
+                long wm = Math.max(ctx.timerService().currentWatermark(), timestamp);
+                finish(engine, ctx.timerService(), engine.advance(wm * NS_PER_MS), out, ctx, null, null);
+            } catch (Exception e) { // nothing to dead-letter; the next trade or timer retries
+                LOG.error("bar step timer failed for {} at {}", ctx.getCurrentKey(), timestamp, e);
+            }
+        }
+
+        private void finish(BarEngine engine, org.apache.flink.streaming.api.TimerService timers, Output result,
+                            Collector<Row> out, KeyedProcessFunction<String, Row, Row>.Context ctx,
+                            Trade trade, Row source) throws Exception {
+            Long wake = engine.nextWakeupNs();
+            if (wake != null) {
+                long wakeMs = Math.floorDiv(wake, NS_PER_MS);
+                Long registered = timerState.value();
+                // Flink keeps one timer per key and time; an earlier one that fires is harmless.
+                if ((registered == null || registered != wakeMs) && wakeMs > timers.currentWatermark()) {
+                    timers.registerEventTimeTimer(wakeMs);
+                    timerState.update(wakeMs);
+                }
+            }
+            engineState.update(engine.state());
+            for (BarRow bar : result.bars) {
+                out.collect(barRow(bar));
+            }
+            for (Rejected rej : result.rejected) {
+                boolean ours = rej.trade == trade && source != null;
+                Trade t = rej.trade;
+                ctx.output(REJECTED, Row.of(
+                        ours ? source.getField(7) : null, ours ? source.getField(8) : null, rej.reason,
+                        engine.state().symbol(), t.tsNs, t.price, t.size, t.exchange, t.conditions,
+                        ours ? source.getField(6) : null));
+            }
+        }
+    }
+
+    static Trade tradeOf(Row v) {
+        Long offset = (Long) v.getField(8);
+        return new Trade((Long) v.getField(1), (Double) v.getField(2), (Long) v.getField(3),
+                (String) v.getField(4), (String) v.getField(5), offset == null ? 0L : offset,
+                (String) v.getField(9), (String) v.getField(6));
+    }
+
+    static Row barRow(BarRow b) {
+        return Row.of(b.timeframe, b.symbol, Math.floorDiv(b.barStartNs, NS_PER_MS),
+                Math.floorDiv(b.barEndNs, NS_PER_MS), b.open, b.high, b.low, b.close, b.volume, b.vwap,
+                b.tradeCount, b.session, b.sessionDate.toString(),
+                b.firstTradeNs == null ? null : Math.floorDiv(b.firstTradeNs, NS_PER_MS),
+                b.lastTradeNs == null ? null : Math.floorDiv(b.lastTradeNs, NS_PER_MS),
+                b.pvSum, b.filled, b.revision);
+    }
+
+    static String describe(Object[] fields) {
+        return Arrays.toString(fields);
+    }
+}
