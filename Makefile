@@ -175,13 +175,15 @@ soak: install ## synthetic feed at a steady rate for 10 min: memory of every pro
 	$(PY) -m bench.soak $(SOAK_ARGS)
 
 .PHONY: bench-venv bench-pipeline
-bench-venv: ## .venv-bench: Quix Streams, the peer the pipeline benchmark runs beside ours
+bench-venv: ## .venv-bench: Quix Streams (the peer the pipeline benchmark runs beside ours) and matplotlib (its plot)
 	@test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
-	.venv-bench/bin/pip install -q "quixstreams==3.28.*"
+	@test -f .venv-bench/.installed || { .venv-bench/bin/pip install -q "quixstreams==3.28.*" "matplotlib==3.10.*" \
+	  && touch .venv-bench/.installed; }
 bench-pipeline: install bench-venv ## the streaming pipeline end to end beside raw Kafka consume and Quix Streams (own stack; BENCH_ARGS=--symbols N)
 	$(PY) -m bench.pipeline $(BENCH_ARGS)
 
 BENCH_ARGS ?=
 .PHONY: bench
-bench: install ## benchmarks: bar engine and bars step (ticks/s), indicator math vs TA-Lib, streaming per-update cost, backfill bars/s
+bench: install bench-venv ## everything side by side in one run: pipeline end to end vs raw consume and Quix Streams, latency, start-up, replay, backfill, engines; writes bench/results/latest.json, docs/performance.md figures and plot
 	$(PY) -m bench.run $(BENCH_ARGS)
+	.venv-bench/bin/python bench/plot.py

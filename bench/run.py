@@ -1,4 +1,6 @@
-"""``make bench``: bar engine per tick, indicator math vs TA-Lib, streaming per-update cost, backfill bars/s.
+"""``make bench``: the whole pipeline end to end beside raw Kafka consume and Quix Streams (throughput,
+latency at a steady rate, job start-up, replay rate, peak RSS: bench/pipeline.py on its own stack),
+bar engine per tick, indicator math vs TA-Lib, streaming per-update cost, backfill bars/s.
 
 Each measurement runs once (the math is repeated and its median taken) and is reported beside
 TA-Lib computing the same indicators over the same bars. Wall times on a shared, small machine are
@@ -23,7 +25,7 @@ from typing import Any
 if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import backfill, bar_engine, indicator_math  # noqa: E402
+from bench import backfill, bar_engine, indicator_math, pipeline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latest.json"
@@ -32,6 +34,8 @@ RESULTS = ROOT / "bench" / "results" / "latest.json"
 SIZES: dict[str, dict[str, int]] = {
     "full": {"engine_ticks": 200_000, "stream_ticks": 200_000, "math_bars": 20_000, "math_repeats": 5, "stream_symbols": 50, "stream_bars": 1000,
              "stream_small_bars": 200, "backfill_symbols": 100, "backfill_bars": 2000},
+    "smoke": {"engine_ticks": 2_000, "stream_ticks": 2_000, "math_bars": 300, "math_repeats": 1, "stream_symbols": 2,
+              "stream_bars": 100, "stream_small_bars": 50, "backfill_symbols": 2, "backfill_bars": 100},
     "quick": {"engine_ticks": 50_000, "stream_ticks": 50_000, "math_bars": 5_000, "math_repeats": 3, "stream_symbols": 20, "stream_bars": 1000,
               "stream_small_bars": 200, "backfill_symbols": 20, "backfill_bars": 1000},
 }
@@ -125,12 +129,21 @@ def table(results: dict[str, Any]) -> str:
         rows.append((f"3 backfill command wall ({shape}, {b['command_wall_seconds']:.1f}s)",
                      _fmt(b["command_bars_per_second"], " bars/s"),
                      _fmt(b["talib_bars_per_second"], " bars/s"), _fmt(b["ratio_command_vs_talib"], "x")))
-    head = ("measurement", "marketpipe", "TA-Lib / pandas / SQL", "slower by")
+    p = results.get("pipeline_run")
+    if _measured(p) and _measured(p.get("pipeline")):
+        ours, raw = p["pipeline"].get("ticks_per_s"), p.get("raw_consume", {}).get("per_s")
+        quix = p.get("quix", {}).get("per_s")
+        rows.append((f"4 pipeline end to end, every sink ({p['symbols']} symbols) vs raw Kafka consume",
+                     _fmt(ours, " ticks/s"), _fmt(raw, " rec/s"), _fmt(raw / ours if ours and raw else None, "x")))
+        if quix:
+            rows.append(("4 ... vs Quix Streams 1m OHLCV peer (same topic, same run)",
+                         _fmt(ours, " ticks/s"), _fmt(quix, " rec/s"), _fmt(quix / ours if ours else None, "x")))
+    head = ("measurement", "marketpipe", "TA-Lib / pandas / SQL / peer", "slower by")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in [head, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    for name in ("bar_engine", "bars_stream", "indicator_math", "streaming", "backfill"):
+    for name in ("bar_engine", "bars_stream", "indicator_math", "streaming", "backfill", "pipeline_run"):
         part = results.get(name)
         if isinstance(part, dict) and ("error" in part or "skipped" in part):
             lines.append(f"{name}: {part.get('error') or part.get('skipped')}")
@@ -145,6 +158,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "(symbols x bars); backfill 100x2000 / 20x1000 bars.",
     )
     p.add_argument("--quick", action="store_true", help="smaller sizes (a few minutes)")
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny sizes, no Flink, no stack: checks the harness and its JSON (make test), never a speed")
+    p.add_argument("--no-pipeline", action="store_true", help="skip the end-to-end run (bench/pipeline.py, own stack)")
+    p.add_argument("--pipeline-symbols", type=int, default=500, help="symbols of the end-to-end replay")
+    p.add_argument("--pipeline-minutes", type=int, default=390, help="minutes of the end-to-end replay")
+    p.add_argument("--latency-rate", type=int, default=20_000, help="trades/s of the latency run (0: skip)")
+    p.add_argument("--latency-seconds", type=float, default=150.0, help="length of the latency run")
     p.add_argument("--no-stack", action="store_true", help="skip the backfill (needs the local stack)")
     p.add_argument("--no-streaming", action="store_true", help="skip the PyFlink mini-cluster jobs")
     p.add_argument("--timeout", type=float, default=900, help="seconds allowed per Flink step (default 900)")
@@ -155,7 +175,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the measurements, print the table, write the JSON; 1 if a measurement failed."""
     args = parse_args(argv)
-    mode = "quick" if args.quick else "full"
+    if args.smoke:
+        args.no_streaming = args.no_stack = args.no_pipeline = True
+    mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     size = SIZES[mode]
     started = time.perf_counter()
     results: dict[str, Any] = {
@@ -204,10 +226,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (backfill.BenchError, subprocess.TimeoutExpired) as e:
             results["backfill"], failed = {"error": str(e)}, True
 
+    if args.no_pipeline:
+        results["pipeline_run"] = {"skipped": "--no-pipeline"}
+    else:
+        _progress(f"[4/4] pipeline end to end on its own stack: {args.pipeline_symbols} symbols x "
+                  f"{args.pipeline_minutes} min, beside raw consume and Quix Streams")
+        try:
+            results["pipeline_run"] = pipeline.run(argparse.Namespace(
+                symbols=args.pipeline_symbols, minutes=args.pipeline_minutes, timeout=max(args.timeout, 1800),
+                keep=False, latency_rate=args.latency_rate, latency_seconds=args.latency_seconds))
+            failed = failed or not results["pipeline_run"].get("pipeline", {}).get("complete")
+        except Exception as e:  # noqa: BLE001 - a failed run is reported in the results, not lost
+            results["pipeline_run"], failed = {"error": f"{type(e).__name__}: {e}"}, True
+
     results["seconds"] = time.perf_counter() - started
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
+    if not args.smoke and args.output == RESULTS:
+        from bench import report
+
+        report.main([str(args.output)])  # the figures block of docs/performance.md
     print(f"({mode} run, {results['seconds']:.0f}s on {os.cpu_count()} CPUs; one run on a shared machine "
           f"is noisy; results in {args.output})")
     return 1 if failed else 0

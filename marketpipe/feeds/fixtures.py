@@ -63,6 +63,9 @@ class Fixture:
         return set(self.bars)
 
 
+BURST_MINUTES = 15  # how long the open's burst of trades lasts in write_fixture
+
+
 def _format_ts(ts_ns: int, style: str) -> str:
     if style == "ns":
         return str(ts_ns)
@@ -89,12 +92,15 @@ def write_fixture(
     *,
     start: datetime = DEFAULT_START,
     bad_per_kind: int = 2,
+    open_burst: float = 1.0,
 ) -> Fixture:
     """Write a replay CSV of ``symbols`` over ``minutes`` minutes from ``start``, sorted by event time.
 
     Each symbol trades 1-6 times in most minutes and not at all in about one in ten. Timestamps mix ISO
     with the New York offset, ISO ``Z`` and epoch nanoseconds; conditions mix space and comma
     separators. ``bad_per_kind`` rows of each :data:`BAD_KINDS` kind are spread through the file.
+    ``open_burst`` > 1 multiplies the trades per minute at the start, fading linearly to normal over the
+    first :data:`BURST_MINUTES` minutes (the rush of the open; the benchmarks use it).
     """
     rng = random.Random(seed)
     names = _symbols(symbols)
@@ -108,7 +114,8 @@ def write_fixture(
         for sym in names:
             if rng.random() < GAP_P:
                 continue
-            for _ in range(rng.randint(1, 6)):
+            burst = 1.0 + (open_burst - 1.0) * max(0.0, 1.0 - minute / BURST_MINUTES)
+            for _ in range(round(rng.randint(1, 6) * burst)):
                 # Now and then exactly on the minute boundary, to pin down window edges.
                 offset = 0 if rng.random() < 0.03 else rng.randrange(NS_PER_MINUTE)
                 price[sym] = max(0.01, round(price[sym] * math.exp(rng.gauss(0.0, 0.0008)), 2))

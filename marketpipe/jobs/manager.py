@@ -153,7 +153,14 @@ class JobManager:
         deadline = time.monotonic() + timeout
         state = "UNKNOWN"
         while time.monotonic() < deadline:
-            details = self.job(job_id)
+            try:
+                details = self.job(job_id)
+            except JobError as exc:  # a jobmanager busy for a moment (a job draining a backlog on 2 cores)
+                if "unreachable" not in str(exc):
+                    raise
+                state = f"UNKNOWN ({exc})"
+                time.sleep(1)
+                continue
             state = details.get("state", "UNKNOWN")
             vertices = details.get("vertices", [])
             if state == "RUNNING" and vertices and all(v.get("status") == "RUNNING" for v in vertices):
