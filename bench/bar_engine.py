@@ -64,3 +64,25 @@ def run(n: int, repeats: int = 3) -> dict[str, Any]:
     pdx = sorted(pandas_s)[len(pandas_s) // 2] / n * 1e6
     return {"ticks": n, "repeats": repeats, "bars_all_timeframes": bars, "engine_us_per_tick": eng,
             "engine_ticks_per_second": 1e6 / eng, "pandas_us_per_tick": pdx, "ratio_vs_pandas": eng / pdx}
+
+
+def run_java(n: int, repeats: int = 3) -> dict[str, Any]:
+    """ticks/s of the Java port (``runBatch``, in one JVM, median of ``repeats`` after one warm-up) beside
+    the Python reference's ``run_batch`` on the same trades, and whether their rows are identical."""
+    import tempfile
+    from pathlib import Path
+
+    from tests.unit.bars_java import Session, mismatches
+    from tests.unit.bars_java import run_java as run_in_java
+
+    trades = ticks(n)
+    session = Session({})
+    for _ in range(repeats + 1):
+        session.batch("IBM", trades)
+    with tempfile.TemporaryDirectory(prefix="bench-java-") as tmp:
+        java = run_in_java([session], Path(tmp))
+    py_ns = sorted(o["elapsed_ns"] for o in session.outputs[1:])[repeats // 2]
+    java_ns = sorted(o["elapsed_ns"] for o in java[0][1:])[repeats // 2]
+    return {"ticks": n, "repeats": repeats, "python_ticks_per_s": round(n / py_ns * 1e9),
+            "java_ticks_per_s": round(n / java_ns * 1e9), "java_vs_python": round(py_ns / java_ns, 2),
+            "identical": not mismatches([session], java)}

@@ -97,6 +97,12 @@ def table(results: dict[str, Any]) -> str:
         rows.append((f"0 BarEngine.add per tick vs pandas groupby ({e['ticks']} ticks)",
                      _fmt(e["engine_us_per_tick"], " us/tick"), _fmt(e["pandas_us_per_tick"], " us/tick"),
                      _fmt(e["ratio_vs_pandas"], "x")))
+    j = results.get("bar_engine_java")
+    if _measured(j):
+        rows.append((f"0 bar engine, Java port vs Python reference, run_batch ({j['ticks']} ticks"
+                     f"{', identical rows' if j['identical'] else ', ROWS DIFFER'})",
+                     _fmt(j["java_ticks_per_s"], " ticks/s"), _fmt(j["python_ticks_per_s"], " ticks/s"),
+                     _fmt(1 / j["java_vs_python"], "x")))
     t = results.get("bars_stream")
     if _measured(t):
         rows.append((f"0 bars step in a streaming job vs SQL TUMBLE ({t['ticks']} ticks, {t['symbols']} symbols)",
@@ -190,6 +196,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     _progress(f"[0/3] bar engine: BarEngine.add vs a pandas groupby, {size['engine_ticks']} ticks")
     results["bar_engine"] = bar_engine.run(size["engine_ticks"])
+    _progress(f"[0/3] bar engine: Java port (runBatch) vs the Python reference, {size['engine_ticks']} ticks")
+    results["bar_engine_java"] = bar_engine.run_java(size["engine_ticks"], size["math_repeats"])
 
     if args.no_streaming:
         results["bars_stream"] = {"skipped": "--no-streaming"}

@@ -38,6 +38,6 @@ CREATE TABLE ticks_kafka (
     'format'                        = 'raw'
 );
 
--- Every statement of the job reads this one stream: the SQL sinks and the bar step alike
--- (udfs/flink_source.py), so the topic is read and parsed once.
--- @python ticks_raw = udfs.flink_source:read_once(ticks_kafka)
+-- 11_ticks_clean.sql parses and classifies this stream once and shares the result with every sink and
+-- the bar step (udfs/flink_source.py:read_once), so the topic is read and parsed once.
+CREATE VIEW ticks_raw AS SELECT * FROM ticks_kafka;

@@ -8,6 +8,7 @@
 --   Exactly once: every topic is written in Kafka transactions committed with the checkpoint, so a
 --   restart from a checkpoint never shows a record twice to a `read_committed` consumer (the
 --   indicators job is one; 20_bars_source.sql). Records become visible at each checkpoint.
+--   The producers wait up to 20 ms to fill a batch (linger.ms): one request per batch, not per record.
 -- Iceberg lake, append-only, a commit per checkpoint: bronze.ticks_raw (every record as received,
 -- heartbeats included), silver.ticks_clean, silver.bars (every timeframe; a revision is a new row
 -- with a higher `revision`: readers take the highest per key — pyiceberg cannot read the equality
@@ -24,6 +25,7 @@ CREATE TABLE kafka_ticks_clean (
     'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-clean',
     'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
+    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
     {{kafka_security_options}}
     'key.format' = 'raw', 'key.fields' = 'symbol', 'value.format' = 'json', 'value.fields-include' = 'ALL'
 );
@@ -36,6 +38,7 @@ CREATE TABLE kafka_ticks_dlq (
     'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-dlq',
     'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
+    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
     {{kafka_security_options}}
     'format' = 'json'
 );
@@ -49,6 +52,7 @@ CREATE TABLE kafka_bars_1m (
     'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-bars',
     'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
+    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
     {{kafka_security_options}}
     'key.format' = 'raw', 'key.fields' = 'symbol', 'value.format' = 'json', 'value.fields-include' = 'ALL'
 );
@@ -63,6 +67,7 @@ CREATE TABLE kafka_bars_rollups (
     'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-rollups',
     'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
+    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
     {{kafka_security_options}}
     'key.format' = 'raw', 'key.fields' = 'symbol', 'value.format' = 'json', 'value.fields-include' = 'ALL'
 );

@@ -1,11 +1,13 @@
-"""One read of a source table, shared by every statement of a job (``flink_sql/10_ticks_source.sql``).
+"""One read of a table, shared by every statement of a job (``flink_sql/10_ticks_source.sql``, and
+``11_ticks_clean.sql`` for the parsed and classified ticks).
 
-The bars job feeds its raw ticks both to SQL sinks (bronze, clean ticks, dead letters; one statement
-set) and to the Python bar step (a Table -> DataStream bridge). The planner plans the bridge apart from
-the statement set, so each would scan the Kafka table itself: two source vertices, every record read
-and parsed twice. Turning the table into a DataStream once and back into a table (JVM only: no Python
-crossing) gives every consumer the same upstream: one source vertex. The rowtime column keeps its
-timestamps and the source's watermarks.
+The bars job feeds its parsed ticks both to SQL sinks (bronze, clean ticks, dead letters; one statement
+set) and to the bar step (a Table -> DataStream bridge). The planner plans the bridge apart from the
+statement set, so each would scan the Kafka table itself, and even inside the statement set it copies
+the parse into every sink's branch: every record read and parsed several times. Turning the table into
+a DataStream once and back into a table (JVM only: no Python crossing) gives every consumer the same
+upstream: one source vertex, one parse. The rowtime column keeps its timestamps and the source's
+watermarks.
 """
 
 from __future__ import annotations

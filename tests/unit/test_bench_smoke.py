@@ -34,6 +34,8 @@ def test_smoke_run_writes_sane_json(tmp_path: Path) -> None:
     assert results["bar_engine"]["ticks"] == 2_000
     assert results["bar_engine"]["engine_us_per_tick"] > 0
     assert results["indicator_math"]["bars"] == 300
+    assert results["bar_engine_java"]["identical"] is True
+    assert results["bar_engine_java"]["java_ticks_per_s"] > 0
     for skipped in ("bars_stream", "streaming", "backfill", "pipeline_run"):
         assert "skipped" in results[skipped]
     assert all(math.isfinite(x) for x in _numbers(results))

@@ -57,11 +57,15 @@ def _classify(t_env: Any, payloads: list[str | None]) -> dict[int, tuple[Any, ..
         f"mp_tick_event_time(payload, {v['min_event_time_ms']}, {v['max_future_s']}) AS event_time FROM src"
     )
     for st in split_statements(render((SQL_DIR / "11_ticks_clean.sql").read_text(), v)):
-        t_env.execute_sql(st.sql.replace("CREATE VIEW", "CREATE TEMPORARY VIEW"))
+        if st.bridge is not None:  # read_once: the same table in batch mode
+            t_env.create_temporary_view(st.bridge.view, t_env.from_path(st.bridge.input_view))
+        else:
+            t_env.execute_sql(st.sql.replace("CREATE VIEW", "CREATE TEMPORARY VIEW"))
     sql = ("SELECT kafka_offset, outcome, reject_reason, symbol, ts_ns, price, size, exchange, conditions, "
            "trade_id, source FROM ticks_parsed")
     got = {r[0]: tuple(r[1:]) for r in t_env.execute_sql(sql).collect()}
-    for view in ("tick_counts", "ticks_rejected", "ticks_clean", "ticks_parsed", "ticks_raw", "src"):
+    for view in ("tick_counts", "ticks_rejected", "ticks_clean", "ticks_parsed", "ticks_classified", "ticks_raw",
+                 "src"):
         t_env.drop_temporary_view(view)
     return got
 

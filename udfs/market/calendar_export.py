@@ -76,11 +76,13 @@ def write_for_config(config: dict[str, Any], path: str | Path) -> None:
     )
 
 
-def java_config(config: dict[str, Any], calendar_path: str | Path) -> dict[str, Any]:
+def java_config(config: dict[str, Any], calendar_path: str | Path, *, write: bool = True) -> dict[str, Any]:
     """The config for ``dev.marketpipe.bars.Reference.fromJson``: ``config`` plus the calendar export (written
-    here) and the paths of the shipped default tables (Java has no package data). Python's Reference
-    ignores the extra keys, so the same JSON serves both engines."""
-    write_for_config(config, calendar_path)
+    here unless ``write`` is false: the caller has it already) and the paths of the shipped default tables
+    (Java has no package data). Python's Reference ignores the extra keys, so the same JSON serves both
+    engines."""
+    if write:
+        write_for_config(config, calendar_path)
     return {
         **config,
         "calendar_file": str(calendar_path),
