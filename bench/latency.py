@@ -3,7 +3,7 @@
 Run by ``bench/pipeline.py`` once the backlog is drained (both jobs running). A paced producer sends
 ``rate`` trades a second over ``symbols`` symbols, live-like: event time is the wall clock shifted onto a
 regular session (``anchor``, so the run does not depend on the time of day), with a heartbeat to every
-partition every 100 ms. Minute M's watermark moment is when the producer has sent event time
+partition every 100 ms; the consumer lag of the bars job is sampled every 10 s. Minute M's watermark moment is when the producer has sent event time
 ``M end + watermark delay`` (the watermark's promise), converted back to wall time; its commit time is
 ``pg_xact_commit_timestamp(xmin)`` of the ``bars_1m`` row (the stack's PostgreSQL runs with
 ``track_commit_timestamp``). The latency of a bar is the difference; p50/p99 are over every bar of the
@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from confluent_kafka import Producer
 
+from bench.soak import lag
 from marketpipe import db
 from marketpipe.settings import Settings
 
@@ -57,10 +58,15 @@ def measure_latency(
     deadline = start_wall + seconds
     slot = 0
     seq = 0
+    lags: list[int] = []  # raw-topic records the bars job has not committed, every 10 s
+    next_lag = start_wall + 10
     while True:
         now = time.time()
         if now >= deadline:
             break
+        if now >= next_lag:
+            lags.append(lag(settings))
+            next_lag = now + 10
         event_ns = int(now * NS) + offset_ns
         n = int(per_slot * (slot + 1)) - int(per_slot * slot)
         for _ in range(n):
@@ -115,6 +121,8 @@ def measure_latency(
     result: dict[str, Any] = {
         "rate_target": rate, "rate_sent": round(sent / min(elapsed, seconds)), "seconds": seconds,
         "symbols": symbols, "full_minutes": int(minutes), "bars": len(lat_ms),
+        # Flink commits offsets on checkpoints: flat means bounded by rate x checkpoint interval, not growing.
+        "lag_samples": lags, "lag_bound_one_checkpoint": rate * settings.checkpoint_interval_ms // 1000,
     }
     if lat_ms:
         result.update({

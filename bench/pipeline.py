@@ -148,7 +148,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed for the pipeline to drain")
     parser.add_argument("--keep", action="store_true", help="leave the bench stack running")
     parser.add_argument("--latency-rate", type=int, default=20_000, help="trades/s of the latency run (0: skip)")
-    parser.add_argument("--latency-seconds", type=float, default=150.0, help="length of the latency run")
+    parser.add_argument("--latency-seconds", type=float, default=200.0, help="length of the latency run")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

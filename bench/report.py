@@ -57,6 +57,9 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             (f"bar latency p50 / p99 at {_n(_get(p, 'latency', 'rate_sent'))} trades/s",
              f"{_n(_get(p, 'latency', 'p50_ms'))} / {_n(_get(p, 'latency', 'p99_ms'))} ms",
              f"{_n(_get(p, 'latency', 'bars'))} bars; watermark → row committed in PostgreSQL; goal p99 ≤ 1 s"),
+            ("consumer lag of the bars job during that run (every 10 s)",
+             ", ".join(_n(x) for x in (_get(p, "latency", "lag_samples") or [])) or "–",
+             f"records; flat = at most one checkpoint of input ({_n(_get(p, 'latency', 'lag_bound_one_checkpoint'))})"),
             ("peak RSS of the whole stack", _n(p.get("peak_rss_mib"), " MiB"), "Kafka, Flink, PostgreSQL, workers"),
         ]
     e = results.get("bar_engine_java") or {}

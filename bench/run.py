@@ -170,7 +170,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--pipeline-symbols", type=int, default=500, help="symbols of the end-to-end replay")
     p.add_argument("--pipeline-minutes", type=int, default=390, help="minutes of the end-to-end replay")
     p.add_argument("--latency-rate", type=int, default=20_000, help="trades/s of the latency run (0: skip)")
-    p.add_argument("--latency-seconds", type=float, default=150.0, help="length of the latency run")
+    p.add_argument("--latency-seconds", type=float, default=200.0, help="length of the latency run")
     p.add_argument("--no-stack", action="store_true", help="skip the backfill (needs the local stack)")
     p.add_argument("--no-streaming", action="store_true", help="skip the PyFlink mini-cluster jobs")
     p.add_argument("--timeout", type=float, default=900, help="seconds allowed per Flink step (default 900)")

@@ -25,8 +25,8 @@ CREATE TABLE kafka_ticks_clean (
     'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-clean',
     'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
-    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
     {{kafka_security_options}}
+    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
     'key.format' = 'raw', 'key.fields' = 'symbol', 'value.format' = 'json', 'value.fields-include' = 'ALL'
 );
 
@@ -38,8 +38,8 @@ CREATE TABLE kafka_ticks_dlq (
     'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-dlq',
     'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
-    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
     {{kafka_security_options}}
+    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
     'format' = 'json'
 );
 
@@ -52,8 +52,8 @@ CREATE TABLE kafka_bars_1m (
     'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-bars',
     'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
-    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
     {{kafka_security_options}}
+    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
     'key.format' = 'raw', 'key.fields' = 'symbol', 'value.format' = 'json', 'value.fields-include' = 'ALL'
 );
 
@@ -67,8 +67,8 @@ CREATE TABLE kafka_bars_rollups (
     'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-rollups',
     'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
-    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
     {{kafka_security_options}}
+    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
     'key.format' = 'raw', 'key.fields' = 'symbol', 'value.format' = 'json', 'value.fields-include' = 'ALL'
 );
 

@@ -12,8 +12,8 @@ CREATE TABLE kafka_signals (
     'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-signals',
     'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
-    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
     {{kafka_security_options}}
+    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
     'key.format' = 'raw', 'key.fields' = 'symbol', 'value.format' = 'json', 'value.fields-include' = 'ALL'
 );
 

@@ -133,7 +133,7 @@ public final class BarStep {
                 engine = engine(symbol);
                 trade = tradeOf(value);
                 long wm = ctx.timerService().currentWatermark();
-                result = engine.add(trade, wm > 0 ? wm * NS_PER_MS : null);
+                result = engine.add(trade, wm > 0 ? toNs(wm) : null);
                 finish(engine, ctx.timerService(), result, out, ctx, trade, value);
             } catch (Exception e) { // errors are data: one bad trade must not stop the job
                 LOG.error("bar step failed on {}; dead-lettered", value, e);
@@ -153,7 +153,7 @@ public final class BarStep {
                     timerState.clear();
                 }
                 long wm = Math.max(ctx.timerService().currentWatermark(), timestamp);
-                finish(engine, ctx.timerService(), engine.advance(wm * NS_PER_MS), out, ctx, null, null);
+                finish(engine, ctx.timerService(), engine.advance(toNs(wm)), out, ctx, null, null);
             } catch (Exception e) { // nothing to dead-letter; the next trade or timer retries
                 LOG.error("bar step timer failed for {} at {}", ctx.getCurrentKey(), timestamp, e);
             }
@@ -185,6 +185,14 @@ public final class BarStep {
                         ours ? source.getField(6) : null));
             }
         }
+    }
+
+    /**
+     * A watermark in ms as the engine's ns, saturating: the end-of-input watermark (Long.MAX_VALUE ms)
+     * becomes {@link BarEngine#FOREVER} instead of overflowing (Python's ints never overflow).
+     */
+    static long toNs(long ms) {
+        return ms >= BarEngine.FOREVER / NS_PER_MS ? BarEngine.FOREVER : ms * NS_PER_MS;
     }
 
     static Trade tradeOf(Row v) {
