@@ -1,5 +1,6 @@
 """Measurement 0b: ticks per second through the bars step (``build_bars``) in a PyFlink streaming
-mini-cluster, beside the same ticks aggregated by a plain SQL TUMBLE window (no rules, no Python).
+mini-cluster, the JVM step and the Python one, beside the same ticks aggregated by a plain SQL TUMBLE
+window (no rules, no Python).
 
 Run as its own process (``python -m bench.bars_stream N``) so the JVM starts fresh. Both jobs read a
 filesystem CSV with an event-time watermark and write to ``blackhole``; only ``execute().wait()`` is
@@ -33,16 +34,24 @@ def write_csv(path: Path, n: int) -> None:
                 fh.write(f"S{s:02d},{t.ts_ns + s},{t.price},{t.size},N,{t.conditions},,0,{k}\n")
 
 
-def job_seconds(csv: Path, *, python_step: bool) -> float:
+def job_seconds(csv: Path, *, python_step: bool, engine: str = "python") -> float:
     """Wall time of one streaming job over ``csv`` into a blackhole sink."""
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import StreamTableEnvironment
 
-    from udfs.flink_bars import build_bars
+    from udfs.flink_bars import CONFIG_KEY, build_bars
 
     t_env = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())
     for key, value in JOB_CONFIG.items():
         t_env.get_config().set(key, value)
+    t_env.get_config().set(CONFIG_KEY, json.dumps({"engine": engine}))
+    if engine == "java":
+        from marketpipe.settings import Settings
+        from marketpipe.stack.jars import ensure_jars, lib_dir
+
+        settings = Settings()
+        ensure_jars(settings)
+        t_env.get_config().set("pipeline.jars", (lib_dir(settings, "udfs") / "marketpipe-udfs.jar").as_uri())
     t_env.execute_sql(
         f"""
         CREATE TEMPORARY TABLE ticks_src (
@@ -80,9 +89,11 @@ def run(n: int) -> dict[str, Any]:
         rows = sum(1 for _ in csv.open())
         baseline = job_seconds(csv, python_step=False)
         python = job_seconds(csv, python_step=True)
+        java = job_seconds(csv, python_step=True, engine="java")
     return {"ticks": rows, "symbols": SYMBOLS, "python_job_seconds": python, "sql_job_seconds": baseline,
+            "java_job_seconds": java, "java_ticks_per_second": rows / java,
             "python_ticks_per_second": rows / python, "sql_ticks_per_second": rows / baseline,
-            "ratio_vs_sql": python / baseline}
+            "ratio_vs_sql": python / baseline, "java_ratio_vs_sql": java / baseline}
 
 
 if __name__ == "__main__":

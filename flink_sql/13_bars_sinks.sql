@@ -4,7 +4,8 @@
 -- `marketpipe stack up` from marketpipe/stack/postgres_schema.sql) into schema {{pg_schema}}:
 -- bars_1m, bars_5m, bars_15m, bars_1h, bars_1d — a revision updates its row in place — and ticks_dlq.
 -- Rows are flushed every {{jdbc_flush_interval_ms}} ms, after 500 rows and on every checkpoint;
--- at-least-once delivery is made idempotent by the key. A backfill (batch) runs this file as is, with
+-- at-least-once delivery is made idempotent by the key. {{jdbc_sink_url}} is the JDBC URL with
+-- reWriteBatchedInserts=true: a flushed batch goes out as multi-row INSERTs. A backfill (batch) runs this file as is, with
 -- `--pg-schema` to write elsewhere, e.g. to compare it with a replay; its dead-lettered file rows have
 -- partition -1.
 -- ============================================================================================
@@ -17,7 +18,7 @@ CREATE TABLE pg_bars_1m (
     first_trade_at TIMESTAMP(3), last_trade_at TIMESTAMP(3), pv_sum DOUBLE, filled BOOLEAN, revision INT,
     PRIMARY KEY (symbol, bar_start) NOT ENFORCED
 ) WITH (
-    'connector' = 'jdbc', 'url' = '{{jdbc_url}}', 'table-name' = '{{pg_schema}}.bars_1m',
+    'connector' = 'jdbc', 'url' = '{{jdbc_sink_url}}', 'table-name' = '{{pg_schema}}.bars_1m',
     'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}',
     'sink.buffer-flush.interval' = '{{jdbc_flush_interval_ms}}ms', 'sink.buffer-flush.max-rows' = '500'
 );
@@ -28,7 +29,7 @@ CREATE TABLE pg_bars_5m (
     first_trade_at TIMESTAMP(3), last_trade_at TIMESTAMP(3), pv_sum DOUBLE, filled BOOLEAN, revision INT,
     PRIMARY KEY (symbol, bar_start) NOT ENFORCED
 ) WITH (
-    'connector' = 'jdbc', 'url' = '{{jdbc_url}}', 'table-name' = '{{pg_schema}}.bars_5m',
+    'connector' = 'jdbc', 'url' = '{{jdbc_sink_url}}', 'table-name' = '{{pg_schema}}.bars_5m',
     'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}',
     'sink.buffer-flush.interval' = '{{jdbc_flush_interval_ms}}ms', 'sink.buffer-flush.max-rows' = '500'
 );
@@ -39,7 +40,7 @@ CREATE TABLE pg_bars_15m (
     first_trade_at TIMESTAMP(3), last_trade_at TIMESTAMP(3), pv_sum DOUBLE, filled BOOLEAN, revision INT,
     PRIMARY KEY (symbol, bar_start) NOT ENFORCED
 ) WITH (
-    'connector' = 'jdbc', 'url' = '{{jdbc_url}}', 'table-name' = '{{pg_schema}}.bars_15m',
+    'connector' = 'jdbc', 'url' = '{{jdbc_sink_url}}', 'table-name' = '{{pg_schema}}.bars_15m',
     'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}',
     'sink.buffer-flush.interval' = '{{jdbc_flush_interval_ms}}ms', 'sink.buffer-flush.max-rows' = '500'
 );
@@ -50,7 +51,7 @@ CREATE TABLE pg_bars_1h (
     first_trade_at TIMESTAMP(3), last_trade_at TIMESTAMP(3), pv_sum DOUBLE, filled BOOLEAN, revision INT,
     PRIMARY KEY (symbol, bar_start) NOT ENFORCED
 ) WITH (
-    'connector' = 'jdbc', 'url' = '{{jdbc_url}}', 'table-name' = '{{pg_schema}}.bars_1h',
+    'connector' = 'jdbc', 'url' = '{{jdbc_sink_url}}', 'table-name' = '{{pg_schema}}.bars_1h',
     'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}',
     'sink.buffer-flush.interval' = '{{jdbc_flush_interval_ms}}ms', 'sink.buffer-flush.max-rows' = '500'
 );
@@ -61,7 +62,7 @@ CREATE TABLE pg_bars_1d (
     first_trade_at TIMESTAMP(3), last_trade_at TIMESTAMP(3), pv_sum DOUBLE, filled BOOLEAN, revision INT,
     PRIMARY KEY (symbol, bar_start) NOT ENFORCED
 ) WITH (
-    'connector' = 'jdbc', 'url' = '{{jdbc_url}}', 'table-name' = '{{pg_schema}}.bars_1d',
+    'connector' = 'jdbc', 'url' = '{{jdbc_sink_url}}', 'table-name' = '{{pg_schema}}.bars_1d',
     'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}',
     'sink.buffer-flush.interval' = '{{jdbc_flush_interval_ms}}ms', 'sink.buffer-flush.max-rows' = '500'
 );
@@ -71,7 +72,7 @@ CREATE TABLE pg_ticks_dlq (
     received_at TIMESTAMP(3),
     PRIMARY KEY (kafka_partition, kafka_offset) NOT ENFORCED
 ) WITH (
-    'connector' = 'jdbc', 'url' = '{{jdbc_url}}', 'table-name' = '{{pg_schema}}.ticks_dlq',
+    'connector' = 'jdbc', 'url' = '{{jdbc_sink_url}}', 'table-name' = '{{pg_schema}}.ticks_dlq',
     'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}',
     'sink.buffer-flush.interval' = '{{jdbc_flush_interval_ms}}ms', 'sink.buffer-flush.max-rows' = '500'
 );
@@ -81,7 +82,7 @@ CREATE TABLE pg_tick_counts (
     max_offset BIGINT,
     PRIMARY KEY (kafka_partition) NOT ENFORCED
 ) WITH (
-    'connector' = 'jdbc', 'url' = '{{jdbc_url}}', 'table-name' = '{{pg_schema}}.tick_counts',
+    'connector' = 'jdbc', 'url' = '{{jdbc_sink_url}}', 'table-name' = '{{pg_schema}}.tick_counts',
     'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}',
     'sink.buffer-flush.interval' = '{{jdbc_flush_interval_ms}}ms', 'sink.buffer-flush.max-rows' = '500'
 );

@@ -39,7 +39,7 @@ CREATE TABLE pg_indicators (
     volume_sma_20_warm BOOLEAN,
     PRIMARY KEY (symbol, bar_start) NOT ENFORCED
 ) WITH (
-    'connector' = 'jdbc', 'url' = '{{jdbc_url}}', 'table-name' = '{{pg_schema}}.indicators_{{timeframe}}',
+    'connector' = 'jdbc', 'url' = '{{jdbc_sink_url}}', 'table-name' = '{{pg_schema}}.indicators_{{timeframe}}',
     'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}',
     'sink.buffer-flush.interval' = '{{jdbc_flush_interval_ms}}ms', 'sink.buffer-flush.max-rows' = '500'
 );
@@ -49,7 +49,7 @@ CREATE TABLE pg_signals (
     `close` DOUBLE, macd_hist DOUBLE, rsi_14 DOUBLE,
     PRIMARY KEY (symbol, timeframe, bar_start, strategy) NOT ENFORCED
 ) WITH (
-    'connector' = 'jdbc', 'url' = '{{jdbc_url}}', 'table-name' = '{{pg_schema}}.signals',
+    'connector' = 'jdbc', 'url' = '{{jdbc_sink_url}}', 'table-name' = '{{pg_schema}}.signals',
     'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}',
     'sink.buffer-flush.interval' = '{{jdbc_flush_interval_ms}}ms', 'sink.buffer-flush.max-rows' = '500'
 );

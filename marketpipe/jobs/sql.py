@@ -64,6 +64,8 @@ def template_variables(settings: Settings) -> dict[str, str]:
     return {
         "iceberg_catalog": settings.iceberg_catalog,
         "jdbc_url": settings.jdbc_url,
+        # The JDBC sinks: pgjdbc sends a flushed batch of upserts as multi-row INSERTs, not one per row.
+        "jdbc_sink_url": settings.jdbc_url + ("&" if "?" in settings.jdbc_url else "?") + "reWriteBatchedInserts=true",
         "postgres_user": settings.postgres_user,
         "postgres_password": settings.postgres_password.get_secret_value(),
         "warehouse_uri": settings.warehouse_dir.resolve().as_uri(),
