@@ -26,7 +26,6 @@ import org.apache.flink.util.OutputTag;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -209,9 +208,5 @@ public final class BarStep {
                 b.firstTradeNs == null ? null : Math.floorDiv(b.firstTradeNs, NS_PER_MS),
                 b.lastTradeNs == null ? null : Math.floorDiv(b.lastTradeNs, NS_PER_MS),
                 b.pvSum, b.filled, b.revision);
-    }
-
-    static String describe(Object[] fields) {
-        return Arrays.toString(fields);
     }
 }

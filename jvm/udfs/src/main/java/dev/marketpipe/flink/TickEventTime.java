@@ -3,7 +3,6 @@ package dev.marketpipe.flink;
 import dev.marketpipe.tick.TickJson;
 
 import org.apache.flink.table.annotation.DataTypeHint;
-import org.apache.flink.table.functions.FunctionContext;
 import org.apache.flink.table.functions.ScalarFunction;
 
 import java.time.Instant;
@@ -34,7 +33,4 @@ public final class TickEventTime extends ScalarFunction {
     public boolean isDeterministic() {
         return false; // reads the wall clock
     }
-
-    @Override
-    public void open(FunctionContext context) { }
 }
