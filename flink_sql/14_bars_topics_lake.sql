@@ -74,15 +74,17 @@ CREATE TABLE kafka_bars_rollups (
 
 -- ---- Iceberg
 
+-- The tick tables hold mostly unique values (payloads, nanosecond times, offsets): a Parquet dictionary
+-- of at most 64 KB per column gives up on them early instead of hashing every value into 2 MB of it.
 CREATE TABLE IF NOT EXISTS {{iceberg_catalog}}.bronze.ticks_raw (
     payload STRING, kind STRING, ts_ns BIGINT, kafka_partition INT, kafka_offset BIGINT,
     kafka_ts TIMESTAMP_LTZ(6)
-);
+) WITH ('write.parquet.dict-size-bytes' = '65536');
 
 CREATE TABLE IF NOT EXISTS {{iceberg_catalog}}.silver.ticks_clean (
     symbol STRING, event_time TIMESTAMP_LTZ(6), ts_ns BIGINT, price DOUBLE, size BIGINT,
     exchange STRING, conditions STRING, trade_id STRING, kafka_partition INT, kafka_offset BIGINT
-);
+) WITH ('write.parquet.dict-size-bytes' = '65536');
 
 CREATE TABLE IF NOT EXISTS {{iceberg_catalog}}.silver.bars (
     timeframe STRING, symbol STRING, bar_start TIMESTAMP_LTZ(6), bar_end TIMESTAMP_LTZ(6), `open` DOUBLE,

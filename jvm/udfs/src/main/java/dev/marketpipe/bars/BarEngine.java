@@ -153,7 +153,16 @@ public final class BarEngine {
     public Output advance(long watermarkNs) {
         Output out = new Output();
         long wm = watermarkNs;
-        for (Long start : new ArrayList<>(st.minutes.keySet())) {
+        // The loop acts only on a minute that is due and not emitted: look for one before copying the
+        // keys (this runs before every trade; the answer is the same, the copy is usually skipped).
+        boolean anyDue = false;
+        for (Minute m : st.minutes.values()) {
+            if (!m.emitted && wm >= due(m) - NS_PER_MS) {
+                anyDue = true;
+                break;
+            }
+        }
+        for (Long start : anyDue ? new ArrayList<>(st.minutes.keySet()) : List.<Long>of()) {
             Minute minute = st.minutes.get(start);
             if (!minute.emitted && wm >= due(minute) - NS_PER_MS) {
                 fill(start, out, wm);
@@ -379,6 +388,18 @@ public final class BarEngine {
     /** Python {@code BarEngine._emit_buckets} (in order of end, then key). */
     private void emitBuckets(Output out, long wm) {
         if (st.buckets.isEmpty()) {
+            return;
+        }
+        // Only a revised emitted bucket or one whose end is due can emit: without one, skip the sort
+        // (this runs twice per trade; the output is the same).
+        boolean candidate = false;
+        for (Bucket b : st.buckets.values()) {
+            if (b.emitted ? b.dirty : wm >= b.endNs - NS_PER_MS) {
+                candidate = true;
+                break;
+            }
+        }
+        if (!candidate) {
             return;
         }
         List<Bucket> order = new ArrayList<>(st.buckets.values());
