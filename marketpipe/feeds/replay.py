@@ -87,27 +87,13 @@ def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
             yield from chunk.to_dict("records")
 
 
-def _arrow_column(col: pa.ChunkedArray | pa.Array) -> list[Any]:
-    # Aware timestamps as exact int64 nanoseconds; naive ones as text so they are reported, not guessed.
-    if pa.types.is_timestamp(col.type):
-        if col.type.tz is None:
-            return col.cast(pa.string()).to_pylist()
-        return col.cast(pa.timestamp("ns", tz=col.type.tz)).cast(pa.int64()).to_pylist()
-    return col.to_pylist()
-
-
 def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
-    try:
-        pf = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as exc:
-        raise FeedError(f"{path}: cannot read Parquet: {exc}") from exc
-    names = pf.schema_arrow.names
-    _check_columns(path, names)
-    columns = [c for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if c in names]
-    for batch in pf.iter_batches(batch_size=_CHUNK_ROWS, columns=columns):
-        values = {name: _arrow_column(batch.column(name)) for name in columns}
-        for i in range(batch.num_rows):
-            yield {name: values[name][i] for name in columns}
+    # The batches the fast path reads (_parquet_batches), as one dict per row.
+    for batch in _parquet_batches(path):
+        values = {name: col.to_pylist() for name, col in batch.items()}
+        n = len(next(iter(values.values()))) if values else 0
+        for i in range(n):
+            yield {name: column[i] for name, column in values.items()}
 
 
 def _rows(path: Path) -> Iterator[dict[str, Any]]:
@@ -494,7 +480,7 @@ def _csv_batches(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _arrow_typed(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    # As _arrow_column, kept in Arrow: aware timestamps as int64 ns, naive ones as text.
+    # Kept in Arrow: aware timestamps as exact int64 ns; naive ones as text, so they are reported, not guessed.
     if isinstance(col, pa.ChunkedArray):
         col = col.combine_chunks()
     if pa.types.is_timestamp(col.type):
