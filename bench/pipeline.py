@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results["quix"] = quix_rate(settings, records, args.timeout)
         _log(json.dumps({k: results[k] for k in ("replay", "raw_consume", "raw_consume_json", "quix")}))
         _log("== pipeline (both jobs, every sink) on the backlog")
-        with PeakRss(settings.run_dir) as rss:
+        with PeakRss(settings) as rss:
             results["pipeline"] = pipeline_rate(settings, records, len(fixture.bars), limit_s=args.timeout)
             if args.latency_rate > 0:
                 _log(f"== latency at {args.latency_rate} trades/s")
