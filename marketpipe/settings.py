@@ -158,6 +158,23 @@ class Settings(BaseSettings):
     daily_start: date = date(2024, 1, 2)  # first trading-date partition
     dagster_port: int = 13000  # `make ui`: the Dagster web UI on host:port
 
+    # Monitoring (docs/monitoring.md): `stack up` starts Prometheus, Alertmanager, the PostgreSQL
+    # exporter, a JMX exporter agent in the Kafka broker and marketpipe's own exporter (Flink REST
+    # metrics, consumer lag, pipeline SLIs), all on `host`. Feeds serve their own /metrics on an
+    # ephemeral port and register it with Prometheus through a file in run_dir/prometheus/targets.
+    monitoring: bool = True
+    prometheus_port: int = 19090
+    alertmanager_port: int = 19095
+    postgres_exporter_port: int = 19187
+    kafka_jmx_exporter_port: int = 19404
+    metrics_port: int = 19400  # marketpipe's exporter (`marketpipe metrics serve`)
+    scrape_interval_s: float = 5.0
+    # Alert thresholds (rendered into the Prometheus rules).
+    alert_no_bar_minutes: int = 5  # a symbol with no bar for this long during its session
+    alert_dead_letter_per_s: float = 5.0  # dead letters per second, over 1 minute
+    # The candlestick view (`marketpipe chart`, `make chart`).
+    chart_port: int = 18050
+
     # Topics.
     topic_raw: str = "ticks.raw"
     topic_clean: str = "ticks.clean"

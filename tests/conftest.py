@@ -41,6 +41,12 @@ def test_settings() -> Settings:
         postgres_port=35432 + PORT_OFFSET,
         flink_rest_port=38081 + PORT_OFFSET,
         flink_rpc_port=36123 + PORT_OFFSET,
+        prometheus_port=39090 + PORT_OFFSET,
+        alertmanager_port=39095 + PORT_OFFSET,
+        postgres_exporter_port=39187 + PORT_OFFSET,
+        kafka_jmx_exporter_port=39404 + PORT_OFFSET,
+        metrics_port=39400 + PORT_OFFSET,
+        chart_port=38050 + PORT_OFFSET,
         checkpoint_interval_ms=2000,
         # long enough that tests/integration/test_revisions.py can revise a bar after its 5m rollup closed
         bars_grace_ms=300_000,
