@@ -80,11 +80,15 @@ def expected() -> tuple[dict[tuple[str, str, int], tuple[Any, ...]], list[tuple[
     return bars, sorted(rejected)
 
 
-def run(ticks_csv: Path, mode: str) -> tuple[dict[tuple[str, str, int], tuple[Any, ...]], list[tuple[Any, ...]]]:
+def run(
+    ticks_csv: Path, mode: str, parallelism: int = 1
+) -> tuple[dict[tuple[str, str, int], tuple[Any, ...]], list[tuple[Any, ...]]]:
     if mode.startswith("streaming"):
         from pyflink.datastream import StreamExecutionEnvironment
 
-        t_env: Any = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())
+        env = StreamExecutionEnvironment.get_execution_environment()
+        env.set_parallelism(parallelism)
+        t_env: Any = StreamTableEnvironment.create(env)
         watermark = ", WATERMARK FOR event_time AS event_time - INTERVAL '2' SECOND"
         engine = mode.split("-")[1]
         t_env.get_config().set(CONFIG_KEY, json.dumps({"engine": engine}))
@@ -96,7 +100,7 @@ def run(ticks_csv: Path, mode: str) -> tuple[dict[tuple[str, str, int], tuple[An
         t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
         watermark = ""
     t_env.get_config().set("table.local-time-zone", "UTC")
-    t_env.get_config().set("parallelism.default", "1")
+    t_env.get_config().set("parallelism.default", str(parallelism))
     t_env.execute_sql(
         f"""
         CREATE TEMPORARY TABLE ticks_src (
@@ -128,10 +132,21 @@ def run(ticks_csv: Path, mode: str) -> tuple[dict[tuple[str, str, int], tuple[An
     return bars, sorted(rejected)
 
 
-@pytest.mark.parametrize("mode", ["streaming-java", "streaming-python", "batch"])
-def test_bridge_equals_engine(ticks_csv: Path, mode: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "parallelism"),
+    # Parallelism 2: the bar step is keyed by symbol, so the symbols split over two subtasks (each with
+    # its own watermark) must still give the same rows (docs/performance.md, scaling out).
+    [("streaming-java", 1), ("streaming-java", 2), ("streaming-python", 1), ("batch", 1)],
+)
+def test_bridge_equals_engine(ticks_csv: Path, mode: str, parallelism: int) -> None:
     want_bars, want_rejected = expected()
-    got_bars, got_rejected = run(ticks_csv, mode)
+    got_bars, got_rejected = run(ticks_csv, mode, parallelism)
+    if parallelism > 1:  # the symbols really were split over the subtasks (Flink's key-group hashing)
+        from pyflink.java_gateway import get_gateway
+
+        assign = get_gateway().jvm.org.apache.flink.runtime.state.KeyGroupRangeAssignment
+        subtasks = {assign.assignKeyToParallelOperator(sym, 128, parallelism) for sym in SYMBOLS}
+        assert len(subtasks) > 1, subtasks
     assert set(got_bars) == set(want_bars)
     for key, want in want_bars.items():
         got = got_bars[key]
