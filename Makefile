@@ -15,6 +15,8 @@ DBT_STAMP    := $(DBT_VENV)/.installed
 ORCH_VENV    := .venv-orch
 ORCH_STAMP   := $(ORCH_VENV)/.installed
 ORCH_PY      := $(ORCH_VENV)/bin/python
+CHART_DIR    := marketpipe/chart
+CHART_VENDOR := $(CHART_DIR)/static/vendor/lightweight-charts.standalone.production.js
 DEMO_SECONDS ?= 60
 DEMO_KEEP    ?=
 PYTEST_ARGS  ?=
@@ -32,15 +34,18 @@ help: ## list the targets
 
 # ---------------------------------------------------------------------------- install
 .PHONY: install system-deps
-install: system-deps $(STAMP) $(JARS_STAMP) ## install what is missing: apt packages, venv, jars (cached)
+install: system-deps $(STAMP) $(JARS_STAMP) $(CHART_VENDOR) ## install what is missing: apt packages, venv, jars, the chart's JS (cached)
 
-system-deps: ## apt-get the system packages that are missing (Java 17, Maven, PostgreSQL, venv)
+system-deps: ## apt-get the system packages that are missing (Java 17, Maven, PostgreSQL, Prometheus, venv)
 	@missing=""; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
 	command -v mvn  >/dev/null || missing="$$missing maven"; \
 	ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v npm      >/dev/null || missing="$$missing npm"; \
+	for b in prometheus prometheus-alertmanager prometheus-postgres-exporter; do \
+	  command -v $$b >/dev/null || [ -x /usr/bin/$$b ] || missing="$$missing $$b"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
@@ -49,6 +54,10 @@ system-deps: ## apt-get the system packages that are missing (Java 17, Maven, Po
 	         for c in /etc/postgresql/*/main; do [ -d "$$c" ] || continue; v=$$(basename $$(dirname $$c)); \
 	           $$SUDO pg_ctlcluster $$v main stop 2>/dev/null || true; \
 	           echo manual | $$SUDO tee $$c/start.conf >/dev/null; done; \
+	       fi \
+	    && if [[ "$$missing" == *prometheus* ]] && command -v systemctl >/dev/null; then \
+	         for s in prometheus prometheus-alertmanager prometheus-postgres-exporter prometheus-node-exporter; do \
+	           $$SUDO systemctl disable --now $$s >/dev/null 2>&1 || true; done; \
 	       fi; \
 	fi
 
@@ -80,6 +89,17 @@ $(ORCH_STAMP): requirements-orchestration.txt pyproject.toml
 .PHONY: orch-venv
 orch-venv: $(ORCH_STAMP) ## create .venv-orch (Dagster, dagster-dbt, Soda, Playwright) if missing
 
+# The chart's browser library (lightweight-charts), pinned by package-lock.json and vendored from npm into
+# a gitignored dir the chart server serves; rebuilt only when the lock changes.
+$(CHART_VENDOR): $(CHART_DIR)/package.json $(CHART_DIR)/package-lock.json
+	npm ci --prefix $(CHART_DIR) --ignore-scripts --no-audit --no-fund --loglevel=error
+	@mkdir -p $(dir $@)
+	cp $(CHART_DIR)/node_modules/lightweight-charts/dist/$(notdir $@) $(CHART_DIR)/node_modules/lightweight-charts/LICENSE $(dir $@)
+	@touch $@
+
+.PHONY: chart-vendor
+chart-vendor: $(CHART_VENDOR) ## vendor the chart's JS library from npm (cached; `make chart` and `make test` need it)
+
 # `docker compose config` validates docker-compose.yml without an engine. Debian has no Compose v2
 # package, so when the docker CLI lacks the plugin we build it from the Go module proxy (cached).
 COMPOSE_VERSION := v2.40.3
@@ -100,7 +120,7 @@ compose-plugin: ## build the docker compose v2 CLI plugin if the docker CLI lack
 demo: install ## stack up, pipeline job, synthetic feed for DEMO_SECONDS, summary (DEMO_KEEP=1 keeps it up)
 	$(MP) demo --seconds $(DEMO_SECONDS) $(if $(DEMO_KEEP),--keep,)
 
-test: install $(DBT_STAMP) $(ORCH_STAMP) compose-plugin ## the whole suite: unit, pipeline, integration, then orchestration + browser (.venv-orch)
+test: install $(DBT_STAMP) $(ORCH_STAMP) $(CHART_VENDOR) compose-plugin ## the whole suite: unit, pipeline, integration, then orchestration + browser (.venv-orch)
 	$(VENV)/bin/pytest --ignore=tests/orchestration --ignore=tests/browser $(PYTEST_ARGS)
 	$(ORCH_VENV)/bin/pytest tests/orchestration tests/browser $(PYTEST_ARGS)
 
@@ -141,7 +161,9 @@ summary: ## row counts of topics, PostgreSQL tables and Iceberg tables
 	$(MP) summary
 
 # ---------------------------------------------------------------------------- serving layer
-.PHONY: dbt psql
+.PHONY: dbt psql chart
+chart: install $(CHART_VENDOR) ## the live candlestick view on 127.0.0.1:MARKETPIPE_CHART_PORT (18050), reading PostgreSQL
+	$(MP) chart
 dbt: $(DBT_STAMP) ## build the dbt models (staging + marts) in PostgreSQL and run their tests
 	$(PY) -m marketpipe.dbt build
 DAGSTER_HOME ?= $(CURDIR)/.data/dagster

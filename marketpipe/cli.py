@@ -8,8 +8,11 @@
     marketpipe backfill --ticks FILE
     marketpipe demo [--seconds S] [--keep]
     marketpipe summary [--json]
+    marketpipe chart [--port N]
     marketpipe check [--suite daily_bars|bars|session] [--json]
     marketpipe daily-load --source stooq|tiingo|file --symbols A,B --start D --end D [--file F] [--out CSV]
+    marketpipe metrics serve|show
+    marketpipe collect --provider alpaca|massive --symbols A,B|--symbols-file F|--all [--feed iex|sip]
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ def _heartbeats(settings: Settings) -> HeartbeatSchedule:
 def _feed(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe.feeds.producer import TickProducer
     from marketpipe.feeds.synthetic import SyntheticFeed
+    from marketpipe.monitoring import feed_metrics
 
     feed = SyntheticFeed(
         symbols=args.symbols,
@@ -96,6 +100,7 @@ def _feed(args: argparse.Namespace, settings: Settings) -> int:
         seed=args.seed,
     )
     producer = TickProducer(settings)
+    feed_metrics.start(settings, "synthetic", producer)
     summary = feed.run(producer, progress=not args.quiet, heartbeats=_heartbeats(settings))
     summary["expected_bars"] = len(summary["expected_bars"])
     summary["trades"] = sum(len(ts) for ts in summary["trades"].values())
@@ -108,9 +113,11 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe.db import wait_for_bars
     from marketpipe.feeds.producer import TickProducer
     from marketpipe.feeds.replay import replay
+    from marketpipe.monitoring import feed_metrics
 
     speed: str | float = "max" if args.speed == "max" else float(args.speed)
     producer = TickProducer(settings)
+    feed_metrics.start(settings, "replay", producer)
     summary = replay(Path(args.path), producer, speed=speed, progress=not args.quiet, keep_trades=args.wait,
                      heartbeats=_heartbeats(settings))
     print(
@@ -205,6 +212,12 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     return subprocess.run(argv, env=env, cwd=REPO_ROOT, check=False).returncode  # noqa: S603
 
 
+def _chart(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.chart.server import serve
+
+    return serve(settings, port=args.port)
+
+
 def _summary(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe.demo import collect_counts
 
@@ -235,6 +248,22 @@ def _daily_load(args: argparse.Namespace, settings: Settings) -> int:
         f"{written} bars{f' -> {args.out}' if args.out else ''}, {len(loader.last_rejects)} rejected",
         file=sys.stderr,
     )
+    return 0
+
+
+def _metrics(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.monitoring import exporter
+
+    return exporter.serve(settings) if args.action == "serve" else exporter.show(settings)
+
+
+def _collect(args: argparse.Namespace, settings: Settings) -> int:
+    from marketpipe.collectors.command import read_symbols, run_collect
+
+    symbols = read_symbols(args.symbols, args.symbols_file, args.all)
+    summary = run_collect(settings, provider=args.provider, symbols=symbols, feed=args.feed, url=args.url,
+                          duration=args.duration, quiet=args.quiet, final_heartbeat=args.final_heartbeat)
+    print(json.dumps(summary, default=str))
     return 0
 
 
@@ -306,6 +335,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true", help="one line of JSON")
     m.set_defaults(func=_summary)
 
+    ch = sub.add_parser("chart", help="the live candlestick view: a web page on loopback, reading PostgreSQL")
+    ch.add_argument("--port", type=int, default=None, help="listen here (default: MARKETPIPE_CHART_PORT, 18050)")
+    ch.set_defaults(func=_chart)
+
     c = sub.add_parser("check", help="Soda quality checks on the serving tables (exit 1 on failures)")
     c.add_argument("--suite", action="append", choices=["daily_bars", "bars", "session"],
                    help="only this suite (repeatable; default all; session only while the market is open)")
@@ -320,6 +353,35 @@ def build_parser() -> argparse.ArgumentParser:
     dl.add_argument("--file", help="--source file: CSV or Parquet with symbol,date,open,high,low,close,volume")
     dl.add_argument("--out", help="write CSV here instead of printing it")
     dl.set_defaults(func=_daily_load)
+
+    co = sub.add_parser("collect", help="live trades from a provider's websocket into Kafka (until Ctrl-C)",
+                        epilog="Credentials: MARKETPIPE_ALPACA_API_KEY/_SECRET or MARKETPIPE_MASSIVE_API_KEY "
+                        "(environment, .env or /run/secrets), never arguments. See docs/collectors.md.")
+    co.add_argument("--provider", choices=["alpaca", "massive"], required=True)
+    co.add_argument("--symbols", help="comma-separated tickers, e.g. AAPL,MSFT")
+    co.add_argument("--symbols-file", help="file of tickers (one or more per line, # comments)")
+    co.add_argument("--all", action="store_true", help="every symbol the plan allows (alpaca *, massive T.*)")
+    co.add_argument("--feed", choices=["iex", "sip"], default="iex", help="alpaca data feed (default iex)")
+    co.add_argument("--url", help="endpoint override (tests, a self-hosted gateway): ws[s]://host:port[/path]")
+    co.add_argument("--duration", type=float, default=None, help="stop after S wall seconds (default: run forever)")
+    co.add_argument("--final-heartbeat", action="store_true",
+                    help="on exit, heartbeat past the last minute so its bars close (a finite run, not a service)")
+    co.add_argument("--quiet", action="store_true", help="no status lines")
+    co.set_defaults(func=_collect)
+
+    mx = sub.add_parser("metrics", help="marketpipe's Prometheus exporter (Flink, consumer lag, pipeline SLIs)")
+    mxsub = mx.add_subparsers(dest="action", required=True, metavar="ACTION")
+    mxsub.add_parser(
+        "serve", help="serve GET /metrics until SIGTERM or Ctrl-C",
+        description="Serve marketpipe's metrics (read fresh from Flink, Kafka and PostgreSQL at each scrape) "
+        "on http://MARKETPIPE_HOST:MARKETPIPE_METRICS_PORT/metrics (default 127.0.0.1:19400) until SIGTERM or "
+        "Ctrl-C. Metric names: docs/monitoring.md.",
+    ).set_defaults(func=_metrics)
+    mxsub.add_parser(
+        "show", help="print one scrape; exit 1 if a source failed",
+        description="Read every source once and print the metrics in the Prometheus text format; exit 1 "
+        "(naming the source on stderr) if Flink, Kafka or PostgreSQL could not be read.",
+    ).set_defaults(func=_metrics)
     return p
 
 

@@ -107,6 +107,7 @@ def run_demo(settings: Settings, *, seconds: float, keep: bool, accelerate: floa
     from marketpipe.feeds.session import default_start
     from marketpipe.feeds.synthetic import SyntheticFeed
     from marketpipe.jobs.control import PipelineControl
+    from marketpipe.monitoring import feed_metrics
     from marketpipe.stack.launcher import Stack, format_status
 
     stack = Stack(settings)
@@ -126,6 +127,7 @@ def run_demo(settings: Settings, *, seconds: float, keep: bool, accelerate: floa
             symbols=5, rate=40.0, duration=seconds, accelerate=accelerate, seed=None, start=start
         )
         producer = TickProducer(settings)
+        feed_metrics.start(settings, "demo", producer)  # Prometheus scrapes the demo's feed too
         summary = feed.run(producer, progress=True)
         from marketpipe.feeds.replay import bars_by_rules
         from marketpipe.jobs.pipeline import bar_config

@@ -163,6 +163,8 @@ class Settings(BaseSettings):
     # metrics, consumer lag, pipeline SLIs), all on `host`. Feeds serve their own /metrics on an
     # ephemeral port and register it with Prometheus through a file in run_dir/prometheus/targets.
     monitoring: bool = True
+    # Where clients (the chart's health panel) find Prometheus when it is not on `host` (compose).
+    prometheus_host: str | None = None
     prometheus_port: int = 19090
     alertmanager_port: int = 19095
     postgres_exporter_port: int = 19187
@@ -172,6 +174,8 @@ class Settings(BaseSettings):
     # Alert thresholds (rendered into the Prometheus rules).
     alert_no_bar_minutes: int = 5  # a symbol with no bar for this long during its session
     alert_dead_letter_per_s: float = 5.0  # dead letters per second, over 1 minute
+    # A consumer group's summed lag must exceed this (records) before its growth alerts.
+    alert_consumer_lag_floor: int = 10_000
     # The candlestick view (`marketpipe chart`, `make chart`).
     chart_port: int = 18050
 
@@ -191,6 +195,18 @@ class Settings(BaseSettings):
     producer_buffer_kbytes: int = 65_536  # queue.buffering.max.kbytes
     heartbeat_interval_s: float = 1.0  # wall seconds between heartbeats to every partition while streaming
     heartbeat_every_ticks: int = 10_000  # ... and at least one heartbeat round per this many ticks
+
+    # Collectors (`marketpipe collect`, docs/collectors.md): live trades from a provider's websocket.
+    # Credentials only from here (environment, .env or /run/secrets/marketpipe_<name>), never argv.
+    alpaca_api_key: Annotated[SecretStr | None, _EmptyIsUnset] = None
+    alpaca_api_secret: Annotated[SecretStr | None, _EmptyIsUnset] = None
+    massive_api_key: Annotated[SecretStr | None, _EmptyIsUnset] = None
+    collector_stall_s: float = 60.0  # no message for this long while subscribed: reconnect (0 = off)
+    collector_buffer_messages: int = 10_000  # ticks between the socket reader and Kafka; full = stop reading
+    collector_backoff_min_s: float = 0.5  # reconnect back-off: exponential from here, with jitter ...
+    collector_backoff_max_s: float = 30.0  # ... up to here
+    collector_dedup_per_symbol: int = 512  # trade ids remembered per symbol to drop resent trades
+    collector_status_interval_s: float = 10.0  # wall seconds between status lines
 
     @property
     def kafka_bootstrap(self) -> str:
@@ -230,6 +246,11 @@ class Settings(BaseSettings):
     def flink_rest_url(self) -> str:
         """Base URL of the Flink REST API and web UI."""
         return f"http://{self.flink_host or self.host}:{self.flink_rest_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        """Base URL of the Prometheus HTTP API and web UI."""
+        return f"http://{self.prometheus_host or self.host}:{self.prometheus_port}"
 
     @property
     def warehouse_dir(self) -> Path:

@@ -94,9 +94,9 @@ def stack() -> Iterator[RunningStack]:
     local = Stack(settings)
     local.down()  # a previous session that died may have left its services behind
     _wipe(TEST_DATA_DIR)
-    local.up()
     control = PipelineControl(settings)
     try:
+        local.up()  # inside the try: a start-up that fails half-way still stops what it started
         control.start(fresh=True)
         yield RunningStack(settings)
     finally:

@@ -30,8 +30,8 @@ class PrometheusUnreachableError(Exception):
 
 
 def prometheus_url(settings: Settings) -> str:
-    """Base URL of the stack's Prometheus."""
-    return f"http://{settings.host}:{settings.prometheus_port}"
+    """Base URL of the stack's Prometheus (``MARKETPIPE_PROMETHEUS_HOST`` when it is elsewhere)."""
+    return settings.prometheus_url
 
 
 def _get(url: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
@@ -25,6 +25,9 @@ from marketpipe.exceptions import FeedError
 from marketpipe.feeds.tick import Tick, heartbeat_json
 from marketpipe.kafka_security import librdkafka_config
 from marketpipe.settings import Settings
+
+if TYPE_CHECKING:
+    from marketpipe.monitoring.feed_metrics import FeedMetrics
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +62,8 @@ class TickProducer:
     ``ticks_delivered`` and ``heartbeats_delivered`` split ``delivered``. ``unreachable_since`` is the
     monotonic time the broker was found unreachable, None while it answers.
     Use as a context manager to flush on exit.
+
+    :meth:`use_metrics` exports these counters on the feed process's /metrics.
     """
 
     def __init__(
@@ -90,6 +95,8 @@ class TickProducer:
         self._queue_full_timeout = self._wait_limit if queue_full_timeout is None else queue_full_timeout
         self._metadata_timeout = metadata_timeout
         self._next_wait_report = 0.0
+        self._metrics: FeedMetrics | None = None  # see use_metrics
+        self._until_sample = 1  # per-tick path: messages until the next latency sample
         conf: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap,
             **librdkafka_config(settings),  # TLS/SASL of an external cluster; holds the password
@@ -115,6 +122,12 @@ class TickProducer:
         conf.update(config or {})
         self._client: KafkaClient = client if client is not None else Producer(conf)
 
+    def use_metrics(self, metrics: FeedMetrics) -> None:
+        """Export the counters through ``metrics`` (:mod:`marketpipe.monitoring.feed_metrics`), count errors
+        by kind there and sample the produce-to-delivery latency into it."""
+        self._metrics = metrics
+        metrics.bind(self)
+
     # -- callbacks (served from poll/flush) -------------------------------------------------------
 
     def _on_delivery(self, err: KafkaError | None, msg: Message, *, heartbeat: bool = False) -> None:
@@ -131,12 +144,18 @@ class TickProducer:
         else:
             self.failed += 1
             self.last_error = err
+            if self._metrics is not None:
+                self._metrics.error("delivery_failed")
             log.warning("delivery to %s failed: %s", self.topic, err)
 
     def _on_heartbeat_delivery(self, err: KafkaError | None, msg: Message) -> None:
         self._on_delivery(err, msg, heartbeat=True)
 
     def _on_error(self, err: KafkaError) -> None:
+        if self._metrics is not None:
+            self._metrics.error(
+                "fatal" if err.fatal() else "broker_unreachable" if err.code() in _UNREACHABLE else "client_error"
+            )
         if err.fatal():
             self._fatal = err
             log.error("fatal producer error: %s", err)
@@ -186,13 +205,22 @@ class TickProducer:
         kwargs: dict[str, Any] = {"on_delivery": self._on_heartbeat_delivery if heartbeat else self._on_delivery}
         if partition is not None:
             kwargs["partition"] = partition
+        if self._metrics is not None:
+            self._until_sample -= 1
+            if self._until_sample <= 0:
+                self._until_sample = self._metrics.sample_every
+                kwargs["on_delivery"] = self._metrics.timed(kwargs["on_delivery"])
         deadline = self._clock() + self._queue_full_timeout
+        waited = False
         for _ in range(1_000_000):  # bounded by the deadline long before this count
             try:
                 self._client.produce(self.topic, value=value, key=key, **kwargs)
                 break
             except BufferError:
                 # Local queue full (the broker is slow or away): serve delivery reports to drain it.
+                if not waited and self._metrics is not None:
+                    self._metrics.error("queue_full")  # once per message that had to wait
+                waited = True
                 if self._clock() > deadline:
                     raise FeedError(
                         f"producer queue stayed full for {self._queue_full_timeout:g}s "
@@ -225,11 +253,14 @@ class TickProducer:
             raise FeedError(f"Kafka producer is in a fatal state: {self._fatal}")
         self._raise_new_failures()
         produce, topic, on_delivery = self._client.produce, self.topic, self._on_delivery
+        # The first message of the batch carries a timed callback when metrics are on (one per batch).
+        callback = on_delivery if self._metrics is None else self._metrics.timed(on_delivery)
         queued = 0
         try:
             for value, key in zip(values, keys, strict=True):
                 try:
-                    produce(topic, value, key, on_delivery=on_delivery)
+                    produce(topic, value, key, on_delivery=callback)
+                    callback = on_delivery
                     queued += 1
                 except BufferError:
                     # Local queue full: wait for the broker exactly as send() does (it counts the message).

@@ -15,6 +15,8 @@ from marketpipe.exceptions import InstallError
 from marketpipe.settings import Settings
 
 MODULES = ("kafka", "flink", "udfs")  # udfs: our own Flink functions, built from jvm/udfs/src
+# Java agents a module copies beside its lib/ (never on a classpath): jvm/<module>/target/agent.
+AGENTS = {"kafka": "jmx_prometheus_javaagent"}
 # Touched after every successful build: copy-dependencies keeps the jars' original mtimes and leaves
 # an unchanged lib/ untouched, so neither says when Maven last ran.
 _STAMP = ".marketpipe-built"
@@ -40,7 +42,7 @@ def ensure_jars(settings: Settings) -> None:
         )
     for module in stale:
         # copy-dependencies never deletes, so a version bump would leave both versions on the classpath.
-        for old in lib_dir(settings, module).glob("*.jar"):
+        for old in (*lib_dir(settings, module).glob("*.jar"), *_agent_dir(settings, module).glob("*.jar")):
             old.unlink()
     pom = settings.jvm_dir / "pom.xml"
     proc = subprocess.run(  # noqa: S603 - fixed argv
@@ -56,6 +58,8 @@ def ensure_jars(settings: Settings) -> None:
     for module in MODULES:
         if not _jars(lib_dir(settings, module)):
             raise InstallError(f"mvn package succeeded but left no jars in {lib_dir(settings, module)}")
+        if module in AGENTS and not _jars(_agent_dir(settings, module)):
+            raise InstallError(f"mvn package succeeded but left no agent jar in {_agent_dir(settings, module)}")
         (lib_dir(settings, module).parent / _STAMP).touch()
 
 
@@ -65,6 +69,14 @@ def kafka_classpath(settings: Settings) -> str:
     if not jars:
         raise InstallError(f"no Kafka jars in {lib_dir(settings, 'kafka')}; run ensure_jars() first")
     return os.pathsep.join(str(j) for j in jars)
+
+
+def kafka_jmx_agent(settings: Settings) -> Path:
+    """The Prometheus JMX exporter jar the broker loads as ``-javaagent:`` when monitoring is on."""
+    jars = [j for j in _jars(_agent_dir(settings, "kafka")) if j.name.startswith(AGENTS["kafka"])]
+    if not jars:
+        raise InstallError(f"no JMX exporter agent in {_agent_dir(settings, 'kafka')}; run ensure_jars() first")
+    return jars[-1]
 
 
 def flink_connector_jars(settings: Settings) -> list[Path]:
@@ -81,13 +93,17 @@ def flink_connector_jars(settings: Settings) -> list[Path]:
     return jars
 
 
+def _agent_dir(settings: Settings, module: str) -> Path:
+    return settings.jvm_dir / module / "target" / "agent"
+
+
 def _jars(directory: Path) -> list[Path]:
     return sorted(directory.glob("*.jar")) if directory.is_dir() else []
 
 
 def _fresh(settings: Settings, module: str) -> bool:
     lib = lib_dir(settings, module)
-    if not _jars(lib):
+    if not _jars(lib) or (module in AGENTS and not _jars(_agent_dir(settings, module))):
         return False
     stamp = lib.parent / _STAMP
     built = max(lib.stat().st_mtime, stamp.stat().st_mtime if stamp.exists() else 0.0)

@@ -17,9 +17,10 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 
 from marketpipe.exceptions import InstallError, ServiceError
 from marketpipe.kafka_security import librdkafka_config
+from marketpipe.monitoring.config import KAFKA_JMX_CONFIG
 from marketpipe.settings import Settings
 from marketpipe.stack import process
-from marketpipe.stack.jars import ensure_jars, kafka_classpath
+from marketpipe.stack.jars import ensure_jars, kafka_classpath, kafka_jmx_agent
 from marketpipe.stack.process import ServiceStatus
 
 START_TIMEOUT_S = 120.0
@@ -72,6 +73,11 @@ class KafkaService:
                 f"not started by marketpipe (no live pid in {self.pid_file}); "
                 "stop it or set MARKETPIPE_KAFKA_PORT / MARKETPIPE_KAFKA_CONTROLLER_PORT"
             )
+        if s.monitoring and process.port_open(s.host, s.kafka_jmx_exporter_port):
+            raise ServiceError(
+                f"kafka: the JMX exporter port {s.kafka_jmx_exporter_port} on {s.host} is taken; "
+                "stop what holds it or set MARKETPIPE_KAFKA_JMX_EXPORTER_PORT"
+            )
         ensure_jars(s)
         java = _java()
         self.home.mkdir(parents=True, exist_ok=True)
@@ -93,6 +99,7 @@ class KafkaService:
                 "-Djava.awt.headless=true",
                 f"-Dlog4j2.configurationFile={self.log4j_file}",
                 f"-Dkafka.logs.dir={s.log_dir}",
+                *self._jmx_agent_options(),
                 "-cp",
                 kafka_classpath(s),
                 "kafka.Kafka",
@@ -157,6 +164,13 @@ class KafkaService:
                 "log_level": 2,
             }
         )
+
+    def _jmx_agent_options(self) -> list[str]:
+        """``-javaagent:`` of the Prometheus JMX exporter when monitoring is on (serves /metrics)."""
+        s = self.settings
+        if not s.monitoring:
+            return []
+        return [f"-javaagent:{kafka_jmx_agent(s)}={s.host}:{s.kafka_jmx_exporter_port}:{KAFKA_JMX_CONFIG}"]
 
     def _healthy(self) -> bool:
         if not process.port_open(self.settings.host, self.settings.kafka_port):

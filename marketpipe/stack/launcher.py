@@ -1,8 +1,9 @@
 """``marketpipe stack up|down|status``: the local stack as one unit.
 
-``up`` starts what is not running (PostgreSQL, Kafka, Flink), creates topics, tables and the Iceberg
-namespaces, and is a no-op for what already runs. ``down`` stops only what ``up`` started (by PID
-file), in reverse order.
+``up`` starts what is not running (PostgreSQL, Kafka, Flink and, when ``settings.monitoring`` is on,
+Prometheus, Alertmanager and the exporters), creates topics, tables and the Iceberg namespaces, and
+is a no-op for what already runs. ``down`` stops only what ``up`` started (by PID file), in reverse
+order.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from marketpipe import db, lake
+from marketpipe.monitoring import services as monitoring
 from marketpipe.settings import Settings
 from marketpipe.stack import supervisor
 from marketpipe.stack.flink import FlinkService
@@ -27,27 +30,37 @@ log = logging.getLogger(__name__)
 
 
 class Stack:
-    """The three services plus the Iceberg catalog kept in PostgreSQL."""
+    """The three services plus the Iceberg catalog kept in PostgreSQL, and the monitoring processes."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.postgres = PostgresService(settings)
         self.kafka = KafkaService(settings)
         self.flink = FlinkService(settings)
+        self.postgres_exporter = monitoring.PostgresExporter(settings)
+        self.alertmanager = monitoring.Alertmanager(settings)
+        self.prometheus = monitoring.Prometheus(settings)
+        self.exporter = monitoring.MarketpipeExporter(settings)  # `marketpipe metrics serve`
+        self.kafka_jmx = monitoring.KafkaJmxExporter(settings)
 
     def up(self) -> list[ServiceStatus]:
         """Start every service that is not already running and healthy; idempotent."""
         for d in (self.settings.data_dir, self.settings.run_dir, self.settings.log_dir):
             d.mkdir(parents=True, exist_ok=True)
         ensure_jars(self.settings)
-        for name, step in (
+        steps: list[tuple[str, Callable[[], object]]] = [
             ("postgres", self.postgres.start),
             ("postgres schema", self.postgres.apply_schema),
             ("iceberg catalog", lambda: lake.ensure_namespaces(self.settings)),
             ("kafka", self.kafka.start),
             ("kafka topics", self.kafka.ensure_topics),
             ("flink", self.flink.start),
-        ):
+        ]
+        if self.settings.monitoring:
+            # After Flink, which marketpipe's exporter reads; Prometheus last, so its first scrapes
+            # find every target up.
+            steps += [(d.name, d.start) for d in self._monitoring_daemons()]
+        for name, step in steps:
             t0 = time.monotonic()
             step()
             log.info("%s ready in %.1fs", name, time.monotonic() - t0)
@@ -56,16 +69,27 @@ class Stack:
         return self.status()
 
     def down(self) -> None:
-        """Stop what ``up`` started, Flink first so no job writes into a stopped service."""
+        """Stop what ``up`` started: the monitoring processes (whatever the setting says now), then
+        Flink so no job writes into a stopped service, then Kafka and PostgreSQL."""
         supervisor.stop(self.settings)  # first: it would restart what is being stopped
+        for daemon in self._monitoring_daemons()[::-1]:
+            daemon.stop()
         for svc in (self.flink, self.kafka, self.postgres):
             svc.stop()
 
     def status(self) -> list[ServiceStatus]:
-        """One line per service, plus the Iceberg catalog."""
+        """One line per service, plus the Iceberg catalog and, when monitoring is on, its processes and
+        the broker's JMX exporter agent."""
         out = [self.postgres.status(), self.kafka.status(), self.flink.status()]
         out.append(self._iceberg_status(out[0].healthy))
+        if self.settings.monitoring:
+            out += [d.status() for d in self._monitoring_daemons()]
+            out.append(self.kafka_jmx.status())
         return out
+
+    def _monitoring_daemons(self) -> list[monitoring.HttpDaemon]:
+        """In start order."""
+        return [self.postgres_exporter, self.alertmanager, self.exporter, self.prometheus]
 
     def _iceberg_status(self, postgres_up: bool) -> ServiceStatus:
         address = f"{self.settings.jdbc_url} (catalog {self.settings.iceberg_catalog})"
@@ -139,6 +163,8 @@ class Stack:
             "postgres_dsn": db.display_dsn(self.settings),  # never the password
             "kafka_bootstrap": self.settings.kafka_bootstrap,
             "flink_rest_url": self.settings.flink_rest_url,
+            "prometheus_url": self.prometheus.url if self.settings.monitoring else None,
+            "alertmanager_url": self.alertmanager.url if self.settings.monitoring else None,
             "iceberg_catalog": self.settings.iceberg_catalog,
             "iceberg_warehouse": self.settings.warehouse_dir.resolve().as_uri(),
             "data_dir": str(self.settings.data_dir),

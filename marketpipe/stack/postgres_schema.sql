@@ -41,6 +41,10 @@ BEGIN
         ADD COLUMN IF NOT EXISTS filled boolean NOT NULL DEFAULT false,
         ADD COLUMN IF NOT EXISTS revision integer NOT NULL DEFAULT 0
       $ddl$, 'bars_' || tf);
+    -- Revised bars are rare: the exporter's revision total (marketpipe/monitoring/slis.py) reads this
+    -- small partial index instead of scanning the table on every scrape.
+    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I (revision) WHERE revision > 0',
+                   'bars_' || tf || '_revised', 'bars_' || tf);
   END LOOP;
 END $$;
 
@@ -137,6 +141,8 @@ CREATE TABLE IF NOT EXISTS ticks_dlq (
     PRIMARY KEY (kafka_partition, kafka_offset)
 );
 ALTER TABLE ticks_dlq ADD COLUMN IF NOT EXISTS stage text NOT NULL DEFAULT 'clean';
+-- Dead letters by stage and reason (the exporter's counts, docs/monitoring.md): an index-only count.
+CREATE INDEX IF NOT EXISTS ticks_dlq_stage_reason ON ticks_dlq (stage, reason);
 
 -- What the bars job read from each raw-topic partition and how it classified it (flink_sql/11):
 -- raw_records = clean + rejected + heartbeats, upserted as the counts grow. The view

@@ -42,6 +42,7 @@ def settings() -> Iterator[Settings]:
         kafka_port=_free_port(),
         kafka_controller_port=_free_port(),
         postgres_port=_free_port(),
+        kafka_jmx_exporter_port=_free_port(),  # the broker's JMX exporter agent (settings.monitoring)
     )
     shutil.rmtree(data_dir, ignore_errors=True)
 
