@@ -67,7 +67,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[test]"
 	@touch $@
 
-$(JARS_STAMP): jvm/pom.xml jvm/flink/pom.xml jvm/kafka/pom.xml jvm/udfs/pom.xml $(shell find jvm/udfs/src -name '*.java' 2>/dev/null)
+$(JARS_STAMP): jvm/pom.xml jvm/flink/pom.xml jvm/kafka/pom.xml jvm/registry/pom.xml jvm/udfs/pom.xml $(shell find jvm/udfs/src -name '*.java' 2>/dev/null)
 	mvn -B -q -f jvm/pom.xml package
 	@touch $@
 

@@ -53,6 +53,7 @@ def bench_settings() -> Settings:
         postgres_port=15432 + OFFSET, flink_rest_port=18081 + OFFSET, flink_rpc_port=16123 + OFFSET,
         prometheus_port=19090 + OFFSET, alertmanager_port=19095 + OFFSET, postgres_exporter_port=19187 + OFFSET,
         kafka_jmx_exporter_port=19404 + OFFSET, metrics_port=19400 + OFFSET, chart_port=18050 + OFFSET,
+        schema_registry_port=18085 + OFFSET,
     )
 
 

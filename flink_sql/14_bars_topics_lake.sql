@@ -1,9 +1,13 @@
 -- ============================================================================================
 -- 14 · Job `bars` — Kafka topics and the Iceberg lake (streaming only: a backfill of data the stream
 -- already saw would duplicate it in the append-only lake and on the topics)
--- Kafka (JSON values, keyed by symbol where there is one):
---   ticks.clean   clean ticks           ticks.dlq     dead-lettered ticks with a reason
+-- Kafka (keyed by symbol where there is one):
+--   ticks.clean   clean ticks           ticks.dlq     dead-lettered ticks with a reason (JSON)
 --   bars.1m       one-minute bars       bars.rollups  5m / 15m / 1h / 1d bars (`timeframe` field)
+--   The values of ticks.clean, bars.1m and bars.rollups are Avro registered in the schema registry
+--   ({{value_format_*}}: avro-confluent with the schema marketpipe/contracts derives from these very
+--   column lists, docs/contracts.md; JSON when settings.schema_registry is off). Times are UTC
+--   TIMESTAMP(3), Avro timestamp-millis: the avro-confluent format has no mapping for TIMESTAMP_LTZ.
 --   A revised bar is sent again with its `revision` one higher: consumers keep the highest.
 --   Exactly once: every topic is written in Kafka transactions committed with the checkpoint, so a
 --   restart from a checkpoint never shows a record twice to a `read_committed` consumer (the
@@ -18,7 +22,7 @@
 -- ---- Kafka
 
 CREATE TABLE kafka_ticks_clean (
-    symbol STRING, event_time TIMESTAMP_LTZ(3), ts_ns BIGINT, price DOUBLE, size BIGINT,
+    symbol STRING, event_time TIMESTAMP(3), ts_ns BIGINT, price DOUBLE, size BIGINT,
     exchange STRING, conditions STRING, trade_id STRING
 ) WITH (
     'connector' = 'kafka', 'topic' = '{{topic_clean}}',
@@ -27,7 +31,8 @@ CREATE TABLE kafka_ticks_clean (
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
     {{kafka_security_options}}
     'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
-    'key.format' = 'raw', 'key.fields' = 'symbol', 'value.format' = 'json', 'value.fields-include' = 'ALL'
+    'key.format' = 'raw', 'key.fields' = 'symbol', 
+    {{value_format_clean}}, 'value.fields-include' = 'ALL'
 );
 
 CREATE TABLE kafka_ticks_dlq (
@@ -54,7 +59,8 @@ CREATE TABLE kafka_bars_1m (
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
     {{kafka_security_options}}
     'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
-    'key.format' = 'raw', 'key.fields' = 'symbol', 'value.format' = 'json', 'value.fields-include' = 'ALL'
+    'key.format' = 'raw', 'key.fields' = 'symbol', 
+    {{value_format_bars}}, 'value.fields-include' = 'ALL'
 );
 
 CREATE TABLE kafka_bars_rollups (
@@ -69,7 +75,8 @@ CREATE TABLE kafka_bars_rollups (
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
     {{kafka_security_options}}
     'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
-    'key.format' = 'raw', 'key.fields' = 'symbol', 'value.format' = 'json', 'value.fields-include' = 'ALL'
+    'key.format' = 'raw', 'key.fields' = 'symbol', 
+    {{value_format_rollups}}, 'value.fields-include' = 'ALL'
 );
 
 -- ---- Iceberg
@@ -96,7 +103,7 @@ CREATE TABLE IF NOT EXISTS {{iceberg_catalog}}.silver.bars (
 -- ---- what flows where
 
 INSERT INTO kafka_ticks_clean
-SELECT symbol, event_time, ts_ns, price, size, exchange, conditions, trade_id FROM ticks_clean;
+SELECT symbol, CAST(event_time AS TIMESTAMP(3)), ts_ns, price, size, exchange, conditions, trade_id FROM ticks_clean;
 
 INSERT INTO kafka_ticks_dlq
 SELECT kafka_partition, kafka_offset, stage, reason, symbol, payload, CAST(received_at AS TIMESTAMP_LTZ(3))

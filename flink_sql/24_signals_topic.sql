@@ -1,7 +1,8 @@
 -- ============================================================================================
 -- 24 · Job `indicators` — the Kafka topic `signals` (streaming only; a backfill does not re-announce
 -- history to live consumers). Written in Kafka transactions committed with each checkpoint (exactly
--- once, as the topics of 14): read it with isolation.level=read_committed.
+-- once, as the topics of 14): read it with isolation.level=read_committed. Values are Avro registered in
+-- the schema registry, the schema derived from this table (marketpipe/contracts, docs/contracts.md).
 -- ============================================================================================
 
 CREATE TABLE kafka_signals (
@@ -14,7 +15,8 @@ CREATE TABLE kafka_signals (
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
     {{kafka_security_options}}
     'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
-    'key.format' = 'raw', 'key.fields' = 'symbol', 'value.format' = 'json', 'value.fields-include' = 'ALL'
+    'key.format' = 'raw', 'key.fields' = 'symbol', 
+    {{value_format_signals}}, 'value.fields-include' = 'ALL'
 );
 
 INSERT INTO kafka_signals

@@ -12,6 +12,7 @@
     marketpipe check [--suite daily_bars|bars|session] [--json]
     marketpipe daily-load --source stooq|tiingo|file --symbols A,B --start D --end D [--file F] [--out CSV]
     marketpipe metrics serve|show
+    marketpipe contracts register|show [--json]
     marketpipe collect --provider alpaca|massive --symbols A,B|--symbols-file F|--all [--feed iex|sip]
 """
 
@@ -53,6 +54,26 @@ def _stack(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "up":
         return 0 if report["services_healthy"] else 1  # `up` starts services; `jobs start` starts the jobs
     return 0 if report["healthy"] else 1
+
+
+def _contracts(args: argparse.Namespace, settings: Settings) -> int:
+    """``register``: the topic contracts into the schema registry (``stack up`` does it too; compose runs it
+    as a one-shot); ``show``: the schemas, as registered."""
+    from marketpipe.contracts.registry import contract_schemas, register_contracts
+
+    if args.action == "show":
+        schemas = {name: json.loads(schema.schema_str) for name, schema in contract_schemas(settings)}
+        print(json.dumps(schemas, indent=2))
+        return 0
+    if not settings.schema_registry:
+        raise ConfigError("MARKETPIPE_SCHEMA_REGISTRY is off: there is no registry to register the contracts in")
+    done = register_contracts(settings)
+    if args.json:
+        print(json.dumps([{"subject": r.subject, "type": r.schema_type, "id": r.schema_id} for r in done]))
+    else:
+        for r in done:
+            print(f"{r.subject}: {r.schema_type} schema id {r.schema_id} (BACKWARD)")
+    return 0
 
 
 def _jobs(args: argparse.Namespace, settings: Settings) -> int:
@@ -254,6 +275,23 @@ def _daily_load(args: argparse.Namespace, settings: Settings) -> int:
 def _metrics(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe.monitoring import exporter
 
+    if args.action == "render":
+        from marketpipe.monitoring.config import render_to
+
+        def pairs(items: list[str], what: str) -> dict[str, str]:
+            out: dict[str, str] = {}
+            for item in items:
+                name, sep, address = item.partition("=")
+                if not sep or not name or ":" not in address:
+                    raise SystemExit(f"marketpipe metrics render: {what} {item!r} is not NAME=HOST:PORT")
+                out[name] = address
+            return out
+
+        written = render_to(settings, Path(args.out), targets=pairs(args.target, "--target"),
+                            feeds=pairs(args.feed, "--feed"), mount=Path(args.mount) if args.mount else None)
+        for path in written:
+            print(path)
+        return 0
     return exporter.serve(settings) if args.action == "serve" else exporter.show(settings)
 
 
@@ -289,6 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--no-savepoint", action="store_true", help="stop: cancel without a savepoint")
     j.add_argument("--json", action="store_true", help="status as JSON")
     j.set_defaults(func=_jobs)
+
+    ct = sub.add_parser("contracts", help="the topic schemas: register them in the schema registry, or show them")
+    ct.add_argument("action", choices=["register", "show"])
+    ct.add_argument("--json", action="store_true", help="register: the subjects and ids as JSON")
+    ct.set_defaults(func=_contracts)
 
     f = sub.add_parser("feed", help="produce a live feed into Kafka")
     fsub = f.add_subparsers(dest="feed", required=True, metavar="FEED")
@@ -382,6 +425,20 @@ def build_parser() -> argparse.ArgumentParser:
         description="Read every source once and print the metrics in the Prometheus text format; exit 1 "
         "(naming the source on stderr) if Flink, Kafka or PostgreSQL could not be read.",
     ).set_defaults(func=_metrics)
+    rd = mxsub.add_parser(
+        "render", help="write Prometheus' config, alert rules and Alertmanager's config for a deployment",
+        description="Render the same templates `stack up` uses (marketpipe/monitoring/) into DIR, with other "
+        "addresses: prometheus.yml, rules.yml (thresholds from MARKETPIPE_ALERT_*), alertmanager.yml and "
+        "feeds/*.json. docker-compose.yml runs it as a one-shot.",
+    )
+    rd.add_argument("--out", required=True, help="directory to write into (created)")
+    rd.add_argument("--target", action="append", default=[], metavar="JOB=HOST:PORT",
+                    help="address of a scrape job (prometheus, alertmanager, marketpipe, postgres, kafka); "
+                    "the others keep the local stack's")
+    rd.add_argument("--feed", action="append", default=[], metavar="NAME=HOST:PORT",
+                    help="a long-running feed's /metrics address (a static target of the feeds job)")
+    rd.add_argument("--mount", help="where Prometheus sees DIR (default: DIR itself)")
+    rd.set_defaults(func=_metrics)
     return p
 
 

@@ -60,3 +60,7 @@ class LoaderFileError(LoaderError):
 
 class CalendarError(LoaderError):
     """An unknown exchange calendar, or a date it cannot answer for (not a session, out of range)."""
+
+
+class ContractError(MarketpipeError):
+    """The schema registry refused a topic contract (an incompatible change) or could not be reached."""

@@ -163,6 +163,12 @@ class Settings(BaseSettings):
     # metrics, consumer lag, pipeline SLIs), all on `host`. Feeds serve their own /metrics on an
     # ephemeral port and register it with Prometheus through a file in run_dir/prometheus/targets.
     monitoring: bool = True
+    # Where our own HTTP servers (metrics exporter, feed metrics, chart) listen; unset = `host`
+    # (loopback). Containers set 0.0.0.0 so other containers can scrape them (docker-compose.yml).
+    bind_host: str | None = None
+    # Port of a feed's /metrics: 0 = one the kernel picks, registered by file discovery; a container
+    # sets a fixed one that its Prometheus config names (docker-compose.yml).
+    feed_metrics_port: int = 0
     # Where clients (the chart's health panel) find Prometheus when it is not on `host` (compose).
     prometheus_host: str | None = None
     prometheus_port: int = 19090
@@ -178,6 +184,20 @@ class Settings(BaseSettings):
     alert_consumer_lag_floor: int = 10_000
     # The candlestick view (`marketpipe chart`, `make chart`).
     chart_port: int = 18050
+
+    # Schema registry (docs/contracts.md): `stack up` starts a Confluent-compatible registry (Apicurio) and
+    # registers the topic contracts (marketpipe.contracts); ticks.clean, bars.1m, bars.rollups and signals
+    # then carry Avro written by Flink's avro-confluent format. Off: those topics stay JSON and nothing
+    # is registered (for a deployment without a registry). The host is where clients find it when it is
+    # not on `host` (compose).
+    schema_registry: bool = True
+    schema_registry_host: Annotated[str | None, _EmptyIsUnset] = None
+    schema_registry_port: int = 18085
+
+    @property
+    def schema_registry_url(self) -> str:
+        """Base URL of the registry's Confluent-compatible API (Confluent clients, ``avro-confluent.url``)."""
+        return f"http://{self.schema_registry_host or self.host}:{self.schema_registry_port}/apis/ccompat/v7"
 
     # Topics.
     topic_raw: str = "ticks.raw"
@@ -246,6 +266,11 @@ class Settings(BaseSettings):
     def flink_rest_url(self) -> str:
         """Base URL of the Flink REST API and web UI."""
         return f"http://{self.flink_host or self.host}:{self.flink_rest_port}"
+
+    @property
+    def listen_host(self) -> str:
+        """The address our HTTP servers bind: ``bind_host``, else ``host``."""
+        return self.bind_host or self.host
 
     @property
     def prometheus_url(self) -> str:

@@ -47,6 +47,7 @@ def test_settings() -> Settings:
         kafka_jmx_exporter_port=39404 + PORT_OFFSET,
         metrics_port=39400 + PORT_OFFSET,
         chart_port=38050 + PORT_OFFSET,
+        schema_registry_port=38085 + PORT_OFFSET,
         checkpoint_interval_ms=2000,
         # long enough that tests/integration/test_revisions.py can revise a bar after its 5m rollup closed
         bars_grace_ms=300_000,

@@ -44,6 +44,12 @@ class PipelineControl:
     def start(self, *, fresh: bool = False, only: str | None = None) -> str:
         """Submit the jobs (each resuming from its last savepoint) and wait until they run."""
         jobs = self._selected(only)
+        if self.settings.schema_registry:
+            # The sinks write the registered contracts: register them first (a no-op when they are), so
+            # a contract the registry refuses stops here, before any job is submitted (docs/contracts.md).
+            from marketpipe.contracts.registry import register_contracts
+
+            register_contracts(self.settings)
         with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="submit") as pool:
             futures = [pool.submit(self._start_one, job, fresh=fresh) for job in jobs]
             lines = [f.result() for f in futures]  # the first failure is raised, after all have ended

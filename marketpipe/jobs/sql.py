@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from marketpipe.contracts.schemas import flink_value_options
 from marketpipe.exceptions import ConfigError
 from marketpipe.feeds.tick import SYMBOL_PATTERN
 from marketpipe.kafka_security import flink_table_options
@@ -94,6 +95,13 @@ def template_variables(settings: Settings) -> dict[str, str]:
         "max_record_bytes": str(settings.max_record_bytes),
         "dlq_payload_chars": str(settings.dlq_payload_chars),
         "kafka_transaction_timeout_ms": str(KAFKA_TRANSACTION_TIMEOUT_MS),
+        # Value formats of the contract topics: avro-confluent with the registered schema (or JSON
+        # without a registry), from marketpipe.contracts.
+        "value_format_clean": flink_value_options(settings, settings.topic_clean, sink=True),
+        "value_format_bars": flink_value_options(settings, settings.topic_bars, sink=True),
+        "value_format_rollups": flink_value_options(settings, settings.topic_rollups, sink=True),
+        "value_format_signals": flink_value_options(settings, settings.topic_signals, sink=True),
+        "value_format_bars_source": flink_value_options(settings, settings.topic_bars, sink=False),
     }
 
 

@@ -14,9 +14,13 @@ from pathlib import Path
 from marketpipe.exceptions import InstallError
 from marketpipe.settings import Settings
 
-MODULES = ("kafka", "flink", "udfs")  # udfs: our own Flink functions, built from jvm/udfs/src
+# udfs: our own Flink functions, built from jvm/udfs/src; registry: Apicurio Registry, unpacked from its zip.
+MODULES = ("kafka", "flink", "registry", "udfs")
 # Java agents a module copies beside its lib/ (never on a classpath): jvm/<module>/target/agent.
 AGENTS = {"kafka": "jmx_prometheus_javaagent"}
+# Modules whose lib/ is an unpacked archive: cleared whole before a rebuild, so the unpack's marker goes
+# with it and the archive is unpacked again.
+UNPACKED = ("registry",)
 # Touched after every successful build: copy-dependencies keeps the jars' original mtimes and leaves
 # an unchanged lib/ untouched, so neither says when Maven last ran.
 _STAMP = ".marketpipe-built"
@@ -41,6 +45,9 @@ def ensure_jars(settings: Settings) -> None:
             "Install it (apt-get install -y maven) and run `marketpipe stack up` again."
         )
     for module in stale:
+        if module in UNPACKED:
+            shutil.rmtree(lib_dir(settings, module), ignore_errors=True)
+            continue
         # copy-dependencies never deletes, so a version bump would leave both versions on the classpath.
         for old in (*lib_dir(settings, module).glob("*.jar"), *_agent_dir(settings, module).glob("*.jar")):
             old.unlink()
@@ -76,6 +83,14 @@ def kafka_jmx_agent(settings: Settings) -> Path:
     jars = [j for j in _jars(_agent_dir(settings, "kafka")) if j.name.startswith(AGENTS["kafka"])]
     if not jars:
         raise InstallError(f"no JMX exporter agent in {_agent_dir(settings, 'kafka')}; run ensure_jars() first")
+    return jars[-1]
+
+
+def registry_jar(settings: Settings) -> Path:
+    """The Apicurio Registry runner jar (``java -jar``; its dependencies sit in ``lib/`` beside it)."""
+    jars = [j for j in _jars(lib_dir(settings, "registry")) if j.name.endswith("-runner.jar")]
+    if not jars:
+        raise InstallError(f"no Apicurio Registry runner jar in {lib_dir(settings, 'registry')}; run ensure_jars() first")
     return jars[-1]
 
 

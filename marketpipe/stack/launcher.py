@@ -1,9 +1,10 @@
 """``marketpipe stack up|down|status``: the local stack as one unit.
 
-``up`` starts what is not running (PostgreSQL, Kafka, Flink and, when ``settings.monitoring`` is on,
-Prometheus, Alertmanager and the exporters), creates topics, tables and the Iceberg namespaces, and
-is a no-op for what already runs. ``down`` stops only what ``up`` started (by PID file), in reverse
-order.
+``up`` starts what is not running (PostgreSQL, Kafka, the schema registry when
+``settings.schema_registry`` is on, Flink and, when ``settings.monitoring`` is on, Prometheus,
+Alertmanager and the exporters), creates topics, tables and the Iceberg namespaces, registers the topic
+contracts, and is a no-op for what already runs. ``down`` stops only what ``up`` started (by PID
+file), in reverse order.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from marketpipe import db, lake
+from marketpipe.contracts.registry import register_contracts
 from marketpipe.monitoring import services as monitoring
 from marketpipe.settings import Settings
 from marketpipe.stack import supervisor
@@ -25,18 +27,21 @@ from marketpipe.stack.jars import ensure_jars
 from marketpipe.stack.kafka import KafkaService
 from marketpipe.stack.postgres import PostgresService
 from marketpipe.stack.process import ServiceStatus
+from marketpipe.stack.registry import SchemaRegistry
 
 log = logging.getLogger(__name__)
 
 
 class Stack:
-    """The three services plus the Iceberg catalog kept in PostgreSQL, and the monitoring processes."""
+    """The three services plus the Iceberg catalog kept in PostgreSQL, the schema registry, and the
+    monitoring processes."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.postgres = PostgresService(settings)
         self.kafka = KafkaService(settings)
         self.flink = FlinkService(settings)
+        self.schema_registry = SchemaRegistry(settings)
         self.postgres_exporter = monitoring.PostgresExporter(settings)
         self.alertmanager = monitoring.Alertmanager(settings)
         self.prometheus = monitoring.Prometheus(settings)
@@ -54,8 +59,14 @@ class Stack:
             ("iceberg catalog", lambda: lake.ensure_namespaces(self.settings)),
             ("kafka", self.kafka.start),
             ("kafka topics", self.kafka.ensure_topics),
-            ("flink", self.flink.start),
         ]
+        if self.settings.schema_registry:
+            # Before Flink: the jobs' sinks look their schema up in the registry when they start.
+            steps += [
+                ("schema registry", self.schema_registry.start),
+                ("schema contracts", lambda: register_contracts(self.settings)),
+            ]
+        steps.append(("flink", self.flink.start))
         if self.settings.monitoring:
             # After Flink, which marketpipe's exporter reads; Prometheus last, so its first scrapes
             # find every target up.
@@ -69,12 +80,14 @@ class Stack:
         return self.status()
 
     def down(self) -> None:
-        """Stop what ``up`` started: the monitoring processes (whatever the setting says now), then
-        Flink so no job writes into a stopped service, then Kafka and PostgreSQL."""
+        """Stop what ``up`` started: the monitoring processes (whatever the settings say now), then
+        Flink so no job writes into a stopped service, then the schema registry, Kafka and PostgreSQL."""
         supervisor.stop(self.settings)  # first: it would restart what is being stopped
         for daemon in self._monitoring_daemons()[::-1]:
             daemon.stop()
-        for svc in (self.flink, self.kafka, self.postgres):
+        self.flink.stop()
+        self.schema_registry.stop()
+        for svc in (self.kafka, self.postgres):
             svc.stop()
 
     def status(self) -> list[ServiceStatus]:
@@ -82,6 +95,8 @@ class Stack:
         the broker's JMX exporter agent."""
         out = [self.postgres.status(), self.kafka.status(), self.flink.status()]
         out.append(self._iceberg_status(out[0].healthy))
+        if self.settings.schema_registry:
+            out.append(self.schema_registry.status())
         if self.settings.monitoring:
             out += [d.status() for d in self._monitoring_daemons()]
             out.append(self.kafka_jmx.status())
@@ -163,6 +178,7 @@ class Stack:
             "postgres_dsn": db.display_dsn(self.settings),  # never the password
             "kafka_bootstrap": self.settings.kafka_bootstrap,
             "flink_rest_url": self.settings.flink_rest_url,
+        "schema_registry_url": self.settings.schema_registry_url if self.settings.schema_registry else None,
             "prometheus_url": self.prometheus.url if self.settings.monitoring else None,
             "alertmanager_url": self.alertmanager.url if self.settings.monitoring else None,
             "iceberg_catalog": self.settings.iceberg_catalog,

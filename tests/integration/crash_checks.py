@@ -14,7 +14,6 @@ That is what an uninterrupted run produces (``test_pipeline.py`` checks the same
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from typing import Any
@@ -24,6 +23,7 @@ import talib
 from confluent_kafka import Consumer, TopicPartition
 
 from marketpipe import db, lake
+from marketpipe.contracts.registry import value_decoder
 from marketpipe.feeds.fixtures import Fixture
 from marketpipe.settings import Settings
 from tests.integration.oracle import expected_bars
@@ -116,7 +116,9 @@ def check_exactly_once(settings: Settings, fixture: Fixture) -> list[str]:
 
     # -- Kafka, read_committed
     def values(topic: str) -> list[dict[str, Any]]:
-        return [json.loads(v) for _, v in read_topic(settings, topic) if v is not None]
+        # Avro against the registry for the contract topics (docs/contracts.md), JSON for ticks.dlq
+        decode = value_decoder(settings, topic)
+        return [decode(v) or {} for _, v in read_topic(settings, topic) if v is not None]
 
     bar_keys = Counter((r["symbol"], r["bar_start"], r.get("revision"))
                        for r in values(settings.topic_bars) if r.get("symbol") in sym_set)

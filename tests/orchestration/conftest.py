@@ -39,6 +39,7 @@ def orch_settings() -> Settings:
         kafka_jmx_exporter_port=39404 + PORT_OFFSET,
         metrics_port=39400 + PORT_OFFSET,
         chart_port=38050 + PORT_OFFSET,
+        schema_registry_port=38085 + PORT_OFFSET,
         daily_symbols="AAPL,MSFT,SPY",
         daily_source="stooq",
         daily_start="2024-03-01",

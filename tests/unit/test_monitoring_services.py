@@ -1,6 +1,6 @@
 """How the monitoring processes are launched and reported, without starting them: command lines,
 the exporter's DSN, the broker's JMX agent option, and ``stack status`` with monitoring on and off.
-(tests/integration/test_monitoring.py runs them for real.)"""
+(tests/integration/test_zy_monitoring.py runs them for real.)"""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ def _settings(tmp_path: Path, **overrides: object) -> Settings:
     ports = {
         name: _free_port()
         for name in ("kafka_port", "kafka_controller_port", "postgres_port", "flink_rest_port", "prometheus_port",
-                     "alertmanager_port", "postgres_exporter_port", "kafka_jmx_exporter_port", "metrics_port")
+                     "alertmanager_port", "postgres_exporter_port", "kafka_jmx_exporter_port", "metrics_port",
+                     "schema_registry_port")
     }
     return Settings(data_dir=tmp_path / "data", **(ports | overrides))  # type: ignore[arg-type]
 
@@ -42,7 +43,7 @@ def test_postgres_exporter_gets_the_dsn_only_by_environment(tmp_path: Path) -> N
     try:
         argv = exporter.argv()
     except InstallError:
-        pytest.skip("SKIPPED LOUDLY: prometheus-postgres-exporter is not installed (make system-deps)")
+        pytest.fail("prometheus-postgres-exporter is not installed: `make system-deps` installs it")
     assert not any("pw-in-env-only" in a or "postgresql://" in a for a in argv)
     assert f"--web.listen-address=127.0.0.1:{s.postgres_exporter_port}" in argv
     assert exporter.env()["DATA_SOURCE_NAME"] == s.postgres_dsn + "?sslmode=disable"
@@ -56,7 +57,7 @@ def test_daemons_listen_on_loopback_ports_of_the_settings(tmp_path: Path) -> Non
         prometheus = services.Prometheus(s).argv()
         alertmanager = services.Alertmanager(s).argv()
     except InstallError:
-        pytest.skip("SKIPPED LOUDLY: prometheus / prometheus-alertmanager not installed (make system-deps)")
+        pytest.fail("prometheus / prometheus-alertmanager not installed: `make system-deps` installs it")
     assert f"--web.listen-address=127.0.0.1:{s.prometheus_port}" in prometheus
     assert f"--config.file={config.files(s).config}" in prometheus
     assert "--web.enable-lifecycle" in prometheus
@@ -74,7 +75,7 @@ def test_kafka_loads_the_jmx_agent_only_with_monitoring(tmp_path: Path) -> None:
     try:
         agent = kafka_jmx_agent(on)
     except InstallError:
-        pytest.skip("SKIPPED LOUDLY: the JMX agent jar is not built (make install)")
+        pytest.fail("the JMX agent jar is not built: `make install` builds it")
     assert KafkaService(on)._jmx_agent_options() == [
         f"-javaagent:{agent}=127.0.0.1:{on.kafka_jmx_exporter_port}:{config.KAFKA_JMX_CONFIG}"
     ]
@@ -87,14 +88,14 @@ def test_status_lists_monitoring_only_when_on(tmp_path: Path) -> None:
     on = Stack(_settings(tmp_path))
     services_on = on.status()
     names = [svc.name for svc in services_on]
-    assert names[:4] == ["postgres", "kafka", "flink", "iceberg"]
-    assert names[4:] == MONITORING
+    assert names[:5] == ["postgres", "kafka", "flink", "iceberg", "schema-registry"]
+    assert names[5:] == MONITORING
     assert not any(svc.healthy for svc in services_on[4:])
     report = on.status_json(services_on, jobs=[])
     assert report["prometheus_url"] == f"http://127.0.0.1:{on.settings.prometheus_port}"
     assert report["services_healthy"] is False
 
-    off = Stack(_settings(tmp_path, monitoring=False))
+    off = Stack(_settings(tmp_path, monitoring=False, schema_registry=False))
     services_off = off.status()
     assert [svc.name for svc in services_off] == ["postgres", "kafka", "flink", "iceberg"]
     assert off.status_json(services_off, jobs=[])["prometheus_url"] is None
