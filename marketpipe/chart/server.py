@@ -51,7 +51,7 @@ class ChartServer(ThreadingHTTPServer):
     def __init__(self, settings: Settings, port: int) -> None:
         self.settings = settings
         self.stopping = threading.Event()
-        super().__init__((settings.host, port), ChartHandler)
+        super().__init__((settings.listen_host, port), ChartHandler)
 
     @property
     def url(self) -> str:
@@ -223,7 +223,7 @@ class ChartHandler(BaseHTTPRequestHandler):
 
 
 def serve(settings: Settings, port: int | None = None) -> int:
-    """Serve the chart on ``settings.host:port`` (default ``settings.chart_port``) until SIGINT/SIGTERM."""
+    """Serve the chart on ``settings.listen_host:port`` (default ``settings.chart_port``) until SIGINT/SIGTERM."""
     server = ChartServer(settings, settings.chart_port if port is None else port)
     if not (STATIC_DIR / VENDOR_JS).is_file():
         log.warning("%s is missing: the page cannot draw; run `make chart-vendor`", STATIC_DIR / VENDOR_JS)

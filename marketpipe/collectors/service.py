@@ -130,6 +130,8 @@ class CollectorService:
         """Run until stopped, ``duration`` passed, or a fatal error; returns the counters (and raises the
         fatal error after a clean shutdown)."""
         restore = self._install_signals()
+        for observer in self.observers:  # from the start: a metrics exporter reads the counters live
+            observer(self.stats)
         t0 = time.monotonic()
         next_status = t0 + self.status_interval_s
         self._reader = threading.Thread(target=self._read, name=f"{self.stream.name}-reader", daemon=True)

@@ -8,6 +8,7 @@ service) renders the same files with its own ``targets``. ``alertmanager.yml`` a
 
 from __future__ import annotations
 
+import json
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -116,6 +117,37 @@ def write(settings: Settings) -> PrometheusFiles:
     paths.rules.write_text(render_rules(settings))
     paths.config.write_text(render_prometheus(settings, rules_file=paths.rules, feeds_sd_dir=paths.targets))
     return paths
+
+
+def render_to(
+    settings: Settings,
+    out: Path,
+    *,
+    targets: Mapping[str, str] | None = None,
+    feeds: Mapping[str, str] | None = None,
+    mount: Path | None = None,
+) -> list[Path]:
+    """Write ``prometheus.yml``, ``rules.yml``, ``alertmanager.yml`` and the feeds' discovery directory
+    into ``out`` for a deployment with other addresses (``marketpipe metrics render``; docker-compose).
+
+    ``targets`` maps scrape jobs to ``host:port``; ``feeds`` maps a feed name to the ``host:port`` of a
+    long-running feed (a static target file, ``feeds/<name>.json``); ``mount`` is where Prometheus sees
+    ``out`` (the config names its rules and feeds by that path). Returns the files written.
+    """
+    seen = mount or out
+    sd = out / "feeds"
+    sd.mkdir(parents=True, exist_ok=True)
+    written = [out / "rules.yml", out / "prometheus.yml", out / "alertmanager.yml"]
+    written[0].write_text(render_rules(settings))
+    written[1].write_text(render_prometheus(
+        settings, rules_file=seen / "rules.yml", feeds_sd_dir=seen / "feeds", targets=targets
+    ))
+    written[2].write_text(ALERTMANAGER_CONFIG.read_text())
+    for name, address in (feeds or {}).items():
+        path = sd / f"{name}.json"
+        path.write_text(json.dumps([{"targets": [address], "labels": {"feed": name}}]) + "\n")
+        written.append(path)
+    return written
 
 
 def duration(seconds: float) -> str:

@@ -174,10 +174,10 @@ def serve(settings: Settings, *, stop: threading.Event | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a bad reference shows as a postgres source failure later
         log.warning("could not preload the exchange calendar: %s", exc)
     try:
-        server, thread = start_http_server(settings.metrics_port, addr=settings.host, registry=registry)
+        server, thread = start_http_server(settings.metrics_port, addr=settings.listen_host, registry=registry)
     except OSError as exc:
         raise ServiceError(
-            f"cannot listen on {settings.host}:{settings.metrics_port} (MARKETPIPE_METRICS_PORT): {exc}"
+            f"cannot listen on {settings.listen_host}:{settings.metrics_port} (MARKETPIPE_METRICS_PORT): {exc}"
         ) from exc
     stop = stop or threading.Event()
 
@@ -186,7 +186,7 @@ def serve(settings: Settings, *, stop: threading.Event | None = None) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    log.info("serving marketpipe metrics on http://%s:%d/metrics", settings.host, server.server_port)
+    log.info("serving marketpipe metrics on http://%s:%d/metrics", settings.listen_host, server.server_port)
     try:
         while not stop.wait(1.0):
             pass

@@ -12,9 +12,14 @@ Metrics (label ``feed``: synthetic, replay, ...):
   (the replay path queues thousands per call), so the hot path pays one branch per message;
 * ``marketpipe_feed_in_flight`` — messages queued but not yet acknowledged or failed.
 
+A live collector (``marketpipe collect``) adds its own counters, read from its ``CollectorStats`` at scrape
+time: ``marketpipe_collector_{frames,messages,trades,duplicates,malformed,errors,reconnects,stalls,
+backpressure_seconds}_total``, ``marketpipe_collector_buffer_high_water`` and
+``marketpipe_collector_last_message_age_seconds`` (label ``feed``: the provider).
+
 Counters are read from :class:`~marketpipe.feeds.producer.TickProducer` at scrape time, not kept twice.
-:func:`start` serves them with prometheus_client on ``settings.host`` and an ephemeral port (0: the
-kernel picks a free one) and registers the target for Prometheus' file-based discovery as
+:func:`start` serves them with prometheus_client on ``settings.listen_host`` and
+``settings.feed_metrics_port`` (default 0: the kernel picks a free one) and registers the target for Prometheus' file-based discovery as
 ``<run_dir>/prometheus/targets/feed-<pid>.json`` (written atomically; removed at exit, on SIGTERM too).
 """
 
@@ -76,7 +81,9 @@ class FeedMetrics:
             ("feed",), buckets=LATENCY_BUCKETS, registry=self.registry,
         ).labels(feed)
         self._producer: ProducerCounters | None = None
+        self.collector_stats: Any = None  # a live collector's CollectorStats (marketpipe/collectors)
         self.registry.register(_ProducerCollector(self))
+        self.registry.register(_CollectorStatsCollector(self))
 
     def bind(self, producer: ProducerCounters) -> None:
         """Export ``producer``'s counters (called by the producer when it is given these metrics)."""
@@ -118,6 +125,63 @@ class _ProducerCollector(Collector):
         return iter((ticks, beats, flight))
 
 
+# (name, help, CollectorStats attribute): a live collector's own counters (marketpipe collect).
+COLLECTOR_COUNTERS = (
+    ("frames", "Websocket frames received", "frames"),
+    ("messages", "Events in those frames", "messages"),
+    ("trades", "Trade events handed to the producer's buffer", "trades"),
+    ("duplicates", "Trades dropped as already produced (across reconnects)", "duplicates"),
+    ("malformed", "Frames or events that could not be read", "malformed"),
+    ("errors", "Provider error frames and sessions ended by an exception", "errors"),
+    ("reconnects", "Reconnects after a drop, an error or a stall", "reconnects"),
+    ("stalls", "Streams that went silent while subscribed", "stalls"),
+    ("backpressure_seconds", "Seconds the reader waited for room in a full buffer (Kafka slower than the feed)",
+     "backpressure_s"),
+)
+
+
+class _CollectorStatsCollector(Collector):
+    """Reads a live collector's counters at scrape time (once :func:`collector_observer` bound them)."""
+
+    def __init__(self, metrics: FeedMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        stats, feed = self._metrics.collector_stats, self._metrics.feed
+        if stats is None:
+            return iter(())
+        out: list[Metric] = []
+        for name, help_text, attr in COLLECTOR_COUNTERS:
+            family = CounterMetricFamily(f"marketpipe_collector_{name}", help_text, labels=("feed",))
+            family.add_metric([feed], float(getattr(stats, attr)))
+            out.append(family)
+        high = GaugeMetricFamily("marketpipe_collector_buffer_high_water", "Most trades ever waiting in the buffer",
+                                 labels=("feed",))
+        high.add_metric([feed], float(stats.buffer_high_water))
+        out.append(high)
+        if stats.last_message_at is not None:
+            age = GaugeMetricFamily("marketpipe_collector_last_message_age_seconds",
+                                    "Seconds since the provider last sent anything", labels=("feed",))
+            age.add_metric([feed], max(0.0, time.monotonic() - stats.last_message_at))
+            out.append(age)
+        return iter(out)
+
+
+_current: FeedMetrics | None = None  # this process's feed metrics, once start() served them
+
+
+def collector_observer(feed: str) -> Callable[[Any], None]:
+    """An observer for :class:`~marketpipe.collectors.service.CollectorService`: the first call binds the
+    collector's live counters to this process's feed metrics (``marketpipe_collector_*``, read at scrape
+    time). A no-op when no metrics are served (monitoring off)."""
+
+    def observe(stats: Any) -> None:
+        if _current is not None and _current.collector_stats is None:
+            _current.collector_stats = stats
+
+    return observe
+
+
 def target_file(settings: Settings, pid: int | None = None) -> Path:
     """Where a feed process registers its scrape target."""
     return settings.run_dir / "prometheus" / "targets" / f"feed-{pid if pid is not None else os.getpid()}.json"
@@ -140,11 +204,13 @@ def start(settings: Settings, feed: str, producer: object) -> FeedMetrics | None
         return None
     metrics = FeedMetrics(feed)
     try:
-        server, _thread = start_http_server(0, addr=settings.host, registry=metrics.registry)
+        server, _thread = start_http_server(settings.feed_metrics_port, addr=settings.listen_host, registry=metrics.registry)
     except OSError as exc:
         log.warning("feed metrics not served (%s): the feed runs without them", exc)
         return None
     use_metrics(metrics)
+    global _current  # noqa: PLW0603 - one feed per process; collector_observer() finds it here
+    _current = metrics
     port = int(server.server_port)
     path = target_file(settings)
     try:

@@ -143,6 +143,14 @@ def wanted_metrics(available: list[dict[str, Any]]) -> list[str]:
     return [m for m in TASK_METRICS if m in ids] + sorted(i for i in ids if i.endswith(SINK_ERROR_SUFFIXES))
 
 
+RELIST_PARTIAL_S = 5.0  # a vertex whose list lacks some TASK_METRICS (just started, or a source)
+RELIST_COMPLETE_S = 60.0
+
+
+def _complete(names: list[str]) -> bool:
+    return all(m in names for m in TASK_METRICS)
+
+
 def down_samples(out: Families) -> None:
     """What a scrape says when Flink does not answer: it is down and no pipeline job runs."""
     out.add("marketpipe_flink_up", 0.0)
@@ -160,7 +168,11 @@ class FlinkSource:
     def __init__(self, settings: Settings, budget_s: float = 2.0) -> None:
         self.settings = settings
         self.budget_s = budget_s
-        self._metric_names: dict[tuple[str, str], list[str]] = {}
+        # (job id, vertex id) -> (the names, when they were listed). Flink's REST metrics come from a
+        # fetcher that refreshes every ~10 s, so a vertex that just started may list only some of its
+        # metrics (no currentInputWatermark yet): an incomplete list is asked again after a few seconds,
+        # a complete one every minute (a sink's error counter can appear later too).
+        self._metric_names: dict[tuple[str, str], tuple[list[str], float]] = {}
 
     def collect(self, out: Families) -> None:
         """Add every Flink sample to ``out``; on failure add the 'down' samples and raise."""
@@ -194,8 +206,11 @@ class FlinkSource:
                 continue
             key = (jid, vid)
             base = f"/jobs/{jid}/vertices/{vid}/subtasks/metrics"
-            if key not in self._metric_names:
-                self._metric_names[key] = wanted_metrics(rest.get(base) or [])
-            names_q = ",".join(urllib.parse.quote(m, safe="") for m in self._metric_names[key])
+            cached = self._metric_names.get(key)
+            now = time.monotonic()
+            if cached is None or now - cached[1] > (RELIST_COMPLETE_S if _complete(cached[0]) else RELIST_PARTIAL_S):
+                cached = (wanted_metrics(rest.get(base) or []), now)
+                self._metric_names[key] = cached
+            names_q = ",".join(urllib.parse.quote(m, safe="") for m in cached[0])
             metrics = rest.get(f"{base}?get={names_q}&agg=min,max,sum") if names_q else []
             vertex_samples(out, name, vertex, metrics or [])

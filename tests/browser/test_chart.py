@@ -193,7 +193,7 @@ def _running_chart(settings: Settings, log_path: Path) -> Iterator[str]:
 def chart() -> Iterator[Chart]:
     """A seeded PostgreSQL and ``marketpipe chart`` on free loopback ports (both stopped at the end)."""
     if find_bindir() is None:
-        pytest.skip("SKIPPED LOUDLY: no PostgreSQL binaries under /usr/lib/postgresql")
+        pytest.fail("no PostgreSQL binaries under /usr/lib/postgresql: `make system-deps` installs them")
     data_dir = Path(tempfile.mkdtemp(prefix="mp-chart-", dir="/tmp"))
     data_dir.chmod(0o755)
     settings = Settings(data_dir=data_dir, postgres_port=_free_port(), prometheus_port=_free_port())
@@ -470,7 +470,7 @@ class _Exposition(BaseHTTPRequestHandler):
 def prometheus(chart: Chart) -> Iterator[str]:
     """Debian's Prometheus on the chart's prometheus_port, scraping a fixed exposition, one rule firing."""
     if not PROMETHEUS.exists():
-        pytest.skip(f"SKIPPED LOUDLY: {PROMETHEUS} is missing (`make system-deps` installs prometheus)")
+        pytest.fail(f"{PROMETHEUS} is missing: `make system-deps` installs prometheus")
     exporter = ThreadingHTTPServer(("127.0.0.1", 0), _Exposition)
     threading.Thread(target=exporter.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
     home = Path(tempfile.mkdtemp(prefix="mp-chart-prom-", dir="/tmp"))

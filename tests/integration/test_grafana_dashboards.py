@@ -14,6 +14,8 @@ import subprocess
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +57,34 @@ def _query_range(base: str, expr: str, minutes: int = 15) -> list[dict[str, Any]
     return result
 
 
+LIVE_SYMBOL = "ZZLIVE"  # a bar "just committed", removed again at the end
+
+
 @pytest.fixture(scope="module")
-def fed(stack: RunningStack, replayed: dict[str, Any]) -> None:
+def live_bar(stack: RunningStack) -> Iterator[None]:
+    """One 1m bar that ended a minute ago, committed now, so the bar-latency panel has a sample.
+
+    The exporter counts only bars of the last minutes (a replay of a past day is no live latency), and no
+    test stack trades in a live session; the row is what the bars job would upsert for such a minute.
+    """
+    from marketpipe import db
+
+    end = datetime.now(UTC).replace(second=0, microsecond=0)
+    with db.connect(stack.settings) as conn:
+        conn.execute(
+            "INSERT INTO bars_1m (symbol, bar_start, bar_end, open, high, low, close, volume, vwap, trade_count,"
+            " session, session_date) VALUES (%s, %s, %s, 10, 10, 10, 10, 100, 10, 1, 'regular', %s)",
+            (LIVE_SYMBOL, end - timedelta(minutes=1), end, end.date()),
+        )
+    try:
+        yield
+    finally:
+        with db.connect(stack.settings) as conn:
+            conn.execute("DELETE FROM bars_1m WHERE symbol = %s", (LIVE_SYMBOL,))
+
+
+@pytest.fixture(scope="module")
+def fed(stack: RunningStack, replayed: dict[str, Any], live_bar: None) -> None:
     """A 20 s synthetic feed into a topic of its own, so the feed metrics exist (and Prometheus
     scraped them at least twice, for rate())."""
     from confluent_kafka.admin import AdminClient, NewTopic

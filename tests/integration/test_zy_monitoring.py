@@ -3,7 +3,8 @@ PostgreSQL exporter serve their metrics, and two provoked faults fire their aler
 Alertmanager: a stopped bars job (MarketpipeJobNotRunning) and a burst of garbage records in
 ticks.raw (MarketpipeDeadLetterRateHigh).
 
-Order matters (pytest runs this file top-down): the job test restarts the bars job from its savepoint
+It runs after the pipeline, restart, revision and fault tests (hence the name): its 3,000 garbage
+records are dead letters those files would count. Order matters within it too (pytest runs it top-down): the job test restarts the bars job from its savepoint
 before the dead-letter test, which needs the job to clean the garbage, and leaves the pipeline running
 for the files after this one.
 """

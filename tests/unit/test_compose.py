@@ -25,8 +25,19 @@ EXPECTED_SERVICES = {
     "pipeline",
     "collector",
     "dagster",
+    "monitoring-config",
+    "metrics-exporter",
+    "postgres-exporter",
+    "prometheus",
+    "alertmanager",
+    "grafana",
+    "chart",
+    "schema-registry",
 }
-FLINK_IMAGE_SERVICES = ("flink-jobmanager", "flink-taskmanager", "pipeline", "collector")
+FLINK_IMAGE_SERVICES = (
+    "flink-jobmanager", "flink-taskmanager", "pipeline", "collector", "monitoring-config", "metrics-exporter",
+    "chart",
+)
 
 
 @cache
@@ -55,7 +66,10 @@ def _compose() -> list[str]:
 
 
 # The PostgreSQL administrator password has no default (docker-compose.yml requires it).
-ADMIN_ENV = {"MARKETPIPE_POSTGRES_ADMIN_PASSWORD": "compose-test-admin"}
+ADMIN_ENV = {
+    "MARKETPIPE_POSTGRES_ADMIN_PASSWORD": "compose-test-admin",
+    "MARKETPIPE_GRAFANA_ADMIN_PASSWORD": "compose-test-grafana",
+}
 
 
 def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -185,3 +199,43 @@ def test_postgres_superuser_is_not_the_pipeline_role(config: dict[str, Any]) -> 
 def test_config_refuses_to_run_without_an_admin_password(compose: list[str]) -> None:
     result = _run([*compose, "config", "-q"], env={"MARKETPIPE_POSTGRES_ADMIN_PASSWORD": ""})
     assert result.returncode != 0 and "MARKETPIPE_POSTGRES_ADMIN_PASSWORD" in result.stderr
+
+
+def test_monitoring_is_wired(config: dict[str, Any]) -> None:
+    """Prometheus and Alertmanager read what the one-shot rendered; every scrape target it names is a
+    service of this file; Grafana gets the provisioned datasource and dashboards; each has a health check."""
+    services = config["services"]
+    render = " ".join(services["monitoring-config"]["command"])
+    assert "marketpipe metrics render" in render
+    for address in ("alertmanager:9093", "metrics-exporter:9400", "postgres-exporter:9187", "kafka:9404",
+                    "collector:9464"):
+        host = address.split(":")[0]
+        assert address in render and host in services, address
+    for name in ("prometheus", "alertmanager", "kafka"):
+        assert services[name]["depends_on"]["monitoring-config"]["condition"] == "service_completed_successfully"
+        assert any(v["target"] == "/etc/marketpipe" for v in services[name]["volumes"]), name
+    assert "9404" in services["kafka"]["environment"]["KAFKA_OPTS"]
+    assert services["collector"]["environment"]["MARKETPIPE_FEED_METRICS_PORT"] == "9464"
+    mounts = {v["target"]: v.get("source", "") for v in services["grafana"]["volumes"]}
+    assert mounts["/etc/grafana/provisioning"].endswith("docker/grafana/provisioning")
+    assert mounts["/var/lib/grafana/dashboards"].endswith("docker/grafana/dashboards")
+    assert services["chart"]["environment"]["MARKETPIPE_PROMETHEUS_HOST"] == "prometheus"
+    for name in ("prometheus", "alertmanager", "grafana", "chart", "metrics-exporter"):
+        assert services[name].get("healthcheck", {}).get("test"), f"{name} has no health check"
+
+
+def test_config_refuses_to_run_without_a_grafana_password(compose: list[str]) -> None:
+    result = _run([*compose, "config", "-q"], env={"MARKETPIPE_GRAFANA_ADMIN_PASSWORD": ""})
+    assert result.returncode != 0 and "MARKETPIPE_GRAFANA_ADMIN_PASSWORD" in result.stderr
+
+
+def test_pipeline_registers_its_contracts_in_the_registry(config: dict[str, Any]) -> None:
+    """Avro topics need the registry: every marketpipe service is pointed at it, and the job submitter
+    (which registers the contracts) waits for it to be healthy."""
+    services = config["services"]
+    assert services["pipeline"]["depends_on"]["schema-registry"]["condition"] == "service_healthy"
+    assert services["schema-registry"]["healthcheck"]["test"]
+    # (the Flink processes need no address: the job's SQL carries the registry URL, rendered at submit)
+    for name in ("pipeline", "collector", "monitoring-config", "metrics-exporter", "chart", "dagster"):
+        env = services[name]["environment"]
+        assert env.get("MARKETPIPE_SCHEMA_REGISTRY_HOST") == "schema-registry", name

@@ -30,7 +30,7 @@ ALERTS = {
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.skip(f"SKIPPED LOUDLY: {name} is not installed (make system-deps)")
+        pytest.fail(f"{name} is not installed: `make system-deps` installs Debian's prometheus packages")
     return path
 
 
@@ -166,3 +166,24 @@ def test_duration() -> None:
     assert config.duration(0.25) == "250ms"
     with pytest.raises(ValueError):
         config.duration(0)
+
+
+def test_render_for_another_deployment(tmp_path: Path) -> None:
+    """``marketpipe metrics render`` (docker-compose's one-shot): the same templates with other
+    addresses and a static feed target; promtool accepts the result."""
+    promtool = _tool("promtool")
+    out = tmp_path / "rendered"
+    written = config.render_to(
+        _settings(tmp_path), out, targets={"kafka": "kafka:9404", "postgres": "postgres-exporter:9187"},
+        feeds={"synthetic": "collector:9464"},
+    )
+    assert {p.name for p in written} == {"prometheus.yml", "rules.yml", "alertmanager.yml", "synthetic.json"}
+    scrape = {job["job_name"]: job for job in yaml.safe_load((out / "prometheus.yml").read_text())["scrape_configs"]}
+    assert scrape["kafka"]["static_configs"][0]["targets"] == ["kafka:9404"]
+    assert scrape["postgres"]["static_configs"][0]["targets"] == ["postgres-exporter:9187"]
+    assert scrape["marketpipe"]["static_configs"][0]["targets"] == ["127.0.0.1:19400"]  # not overridden
+    assert "collector:9464" in (out / "feeds" / "synthetic.json").read_text()
+    proc = _run(promtool, "check", "config", str(out / "prometheus.yml"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with pytest.raises(ValueError, match="no scrape job"):
+        config.render_to(_settings(tmp_path), out, targets={"grafana": "grafana:3000"})

@@ -251,3 +251,24 @@ def test_target_file_is_the_file_sd_format(tmp_path: Path) -> None:
     assert path == tmp_path / "run" / "prometheus" / "targets" / "feed-123.json"
     assert json.loads(path.read_text()) == [{"targets": ["127.0.0.1:4567"], "labels": {"feed": "synthetic"}}]
     assert [p.name for p in path.parent.iterdir()] == ["feed-123.json"]  # no temporary file left
+
+
+def test_collector_counters_are_read_live_once_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`marketpipe collect`: its CollectorStats (reconnects, duplicates, ...) are exported at scrape time."""
+    from prometheus_client import generate_latest
+
+    from marketpipe.collectors.base import CollectorStats
+    from marketpipe.monitoring import feed_metrics
+
+    metrics = FeedMetrics("alpaca")
+    assert b"marketpipe_collector_" not in generate_latest(metrics.registry)  # nothing bound yet
+    monkeypatch.setattr(feed_metrics, "_current", metrics)
+    stats = CollectorStats()
+    feed_metrics.collector_observer("alpaca")(stats)
+    stats.reconnects, stats.duplicates, stats.buffer_high_water = 3, 7, 42
+    text = generate_latest(metrics.registry).decode()
+    assert 'marketpipe_collector_reconnects_total{feed="alpaca"} 3.0' in text
+    assert 'marketpipe_collector_duplicates_total{feed="alpaca"} 7.0' in text
+    assert 'marketpipe_collector_buffer_high_water{feed="alpaca"} 42.0' in text
+    stats.reconnects = 4  # live: the next scrape sees the change
+    assert 'marketpipe_collector_reconnects_total{feed="alpaca"} 4.0' in generate_latest(metrics.registry).decode()
