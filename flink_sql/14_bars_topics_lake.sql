@@ -31,7 +31,7 @@ CREATE TABLE kafka_ticks_clean (
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
     {{kafka_security_options}}
     'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
-    'key.format' = 'raw', 'key.fields' = 'symbol', 
+    'key.format' = 'raw', 'key.fields' = 'symbol',
     {{value_format_clean}}, 'value.fields-include' = 'ALL'
 );
 
@@ -59,7 +59,7 @@ CREATE TABLE kafka_bars_1m (
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
     {{kafka_security_options}}
     'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
-    'key.format' = 'raw', 'key.fields' = 'symbol', 
+    'key.format' = 'raw', 'key.fields' = 'symbol',
     {{value_format_bars}}, 'value.fields-include' = 'ALL'
 );
 
@@ -75,7 +75,7 @@ CREATE TABLE kafka_bars_rollups (
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
     {{kafka_security_options}}
     'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
-    'key.format' = 'raw', 'key.fields' = 'symbol', 
+    'key.format' = 'raw', 'key.fields' = 'symbol',
     {{value_format_rollups}}, 'value.fields-include' = 'ALL'
 );
 

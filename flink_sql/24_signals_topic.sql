@@ -15,7 +15,7 @@ CREATE TABLE kafka_signals (
     'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
     {{kafka_security_options}}
     'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
-    'key.format' = 'raw', 'key.fields' = 'symbol', 
+    'key.format' = 'raw', 'key.fields' = 'symbol',
     {{value_format_signals}}, 'value.fields-include' = 'ALL'
 );
 
