@@ -151,6 +151,9 @@ def run_demo(settings: Settings, *, seconds: float, keep: bool, accelerate: floa
         print("iceberg tables      " + ", ".join(f"{k}={v}" for k, v in counts["iceberg"].items()))
         print(f"\n== sample query (psql {db.display_dsn(settings)})\n{SAMPLE_QUERY};\n")
         print(sample_query(settings))
+        if settings.monitoring:
+            print(f"\n== watch it: Prometheus {settings.prometheus_url} (alerts, graphs); the live chart: "
+                  f"`make chart` -> http://{settings.host}:{settings.chart_port} (docs/monitoring.md)")
         print(json.dumps(counts, default=str), flush=True)
     finally:
         if not keep:
