@@ -33,21 +33,26 @@ TEST_DATA_DIR = REPO_ROOT / ".data" / ("test-stack" if PORT_OFFSET == 0 else f"t
 
 
 def test_settings() -> Settings:
-    """Settings of the session's test stack (ports away from the defaults)."""
+    """Settings of the session's test stack (ports away from the defaults).
+
+    Every fixed port is below Linux's ephemeral range (32768-60999): a port in it can be held for a
+    moment as the local end of some outgoing connection (a scrape, a REST call), and a service
+    binding it then fails with "address already in use". The orchestration tier adds 50.
+    """
     return Settings(
         data_dir=TEST_DATA_DIR,
-        kafka_port=39092 + PORT_OFFSET,
-        kafka_controller_port=39093 + PORT_OFFSET,
-        postgres_port=35432 + PORT_OFFSET,
-        flink_rest_port=38081 + PORT_OFFSET,
-        flink_rpc_port=36123 + PORT_OFFSET,
-        prometheus_port=39090 + PORT_OFFSET,
-        alertmanager_port=39095 + PORT_OFFSET,
-        postgres_exporter_port=39187 + PORT_OFFSET,
-        kafka_jmx_exporter_port=39404 + PORT_OFFSET,
-        metrics_port=39400 + PORT_OFFSET,
-        chart_port=38050 + PORT_OFFSET,
-        schema_registry_port=38085 + PORT_OFFSET,
+        kafka_port=27092 + PORT_OFFSET,
+        kafka_controller_port=27093 + PORT_OFFSET,
+        postgres_port=25432 + PORT_OFFSET,
+        flink_rest_port=28081 + PORT_OFFSET,
+        flink_rpc_port=26123 + PORT_OFFSET,
+        prometheus_port=29090 + PORT_OFFSET,
+        alertmanager_port=29095 + PORT_OFFSET,
+        postgres_exporter_port=29187 + PORT_OFFSET,
+        kafka_jmx_exporter_port=29404 + PORT_OFFSET,
+        metrics_port=29400 + PORT_OFFSET,
+        chart_port=28050 + PORT_OFFSET,
+        schema_registry_port=28085 + PORT_OFFSET,
         checkpoint_interval_ms=2000,
         # long enough that tests/integration/test_revisions.py can revise a bar after its 5m rollup closed
         bars_grace_ms=300_000,
