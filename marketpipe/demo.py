@@ -100,6 +100,30 @@ def wait_for_lake(settings: Settings, expected_bars: int, timeout: float) -> Non
     log.warning("the lake has not caught up with PostgreSQL after %.0fs", timeout)
 
 
+def check_room(
+    start: datetime, event_seconds: float, max_future_s: int, last: datetime | None, now: datetime | None = None
+) -> None:
+    """Fail before feeding when the demo's event time would run further ahead of the wall clock than the
+    pipeline accepts (``max_future_s``): those ticks would be dead-lettered as ``future`` and the last
+    minutes before them would never close. It happens when earlier demos' bars (each run starts after
+    the last) have used up the latest session and the next one is more than a day away (a weekend)."""
+    from marketpipe.exceptions import FeedError
+    from marketpipe.feeds.session import SessionClock, from_ns
+    from marketpipe.feeds.synthetic import FINAL_HEARTBEAT_S
+
+    clock = SessionClock(start)
+    end = from_ns(clock.advance(int((event_seconds + FINAL_HEARTBEAT_S) * 1e9)))
+    limit = (now or datetime.now(UTC)) + timedelta(seconds=max_future_s)
+    if end > limit:
+        where = f"the stack already holds bars up to {last:%Y-%m-%d %H:%M} UTC; " if last else ""
+        raise FeedError(
+            f"the demo's event time would reach {end:%Y-%m-%d %H:%M} UTC, more than "
+            f"MARKETPIPE_MAX_FUTURE_S={max_future_s}s ahead of now, so its ticks would be dead-lettered as "
+            f"`future`: {where}each demo starts after the last one. Run `make clean` (deletes .data) to "
+            "start from empty, shorten it (DEMO_SECONDS), or run it again once the next session is within a day."
+        )
+
+
 def run_demo(settings: Settings, *, seconds: float, keep: bool, accelerate: float) -> int:
     """Run the demo; returns the process exit code."""
     from marketpipe.db import wait_for_bars
@@ -121,6 +145,7 @@ def run_demo(settings: Settings, *, seconds: float, keep: bool, accelerate: floa
         # 66 s past its last tick), so a second demo's ticks are not late for the first one's watermark.
         last = db.last_bar_end(settings)
         start = max(default_start(), last + timedelta(minutes=2)) if last else None
+        check_room(start or default_start(), seconds * accelerate, settings.max_future_s, last)
         run_started = datetime.now(UTC) - timedelta(seconds=5)
         print(f"== streaming the synthetic feed for {seconds:.0f}s (event time x{accelerate:g})", flush=True)
         feed = SyntheticFeed(
