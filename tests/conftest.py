@@ -32,27 +32,27 @@ PORT_OFFSET = int(os.environ.get("MARKETPIPE_TEST_PORT_OFFSET", "0"))
 TEST_DATA_DIR = REPO_ROOT / ".data" / ("test-stack" if PORT_OFFSET == 0 else f"test-stack-{PORT_OFFSET}")
 
 
-def test_settings() -> Settings:
-    """Settings of the session's test stack (ports away from the defaults).
+# The test stacks' fixed ports, before an offset. All are below Linux's ephemeral range (32768-60999):
+# a port in it can be held for a moment as the local end of some outgoing connection (a scrape, a
+# REST call), and a service binding it then fails with "address already in use".
+TEST_PORTS = {
+    "kafka_port": 27092, "kafka_controller_port": 27093, "postgres_port": 25432, "flink_rest_port": 28081,
+    "flink_rpc_port": 26123, "prometheus_port": 29090, "alertmanager_port": 29095,
+    "postgres_exporter_port": 29187, "kafka_jmx_exporter_port": 29404, "metrics_port": 29400,
+    "chart_port": 28050, "schema_registry_port": 28085,
+}
 
-    Every fixed port is below Linux's ephemeral range (32768-60999): a port in it can be held for a
-    moment as the local end of some outgoing connection (a scrape, a REST call), and a service
-    binding it then fails with "address already in use". The orchestration tier adds 50.
-    """
+
+def stack_ports(offset: int) -> dict[str, int]:
+    """Every port setting of a test stack, shifted by ``offset`` (the orchestration tier adds 50)."""
+    return {name: port + offset for name, port in TEST_PORTS.items()}
+
+
+def test_settings() -> Settings:
+    """Settings of the session's test stack (ports away from the defaults: :data:`TEST_PORTS`)."""
     return Settings(
         data_dir=TEST_DATA_DIR,
-        kafka_port=27092 + PORT_OFFSET,
-        kafka_controller_port=27093 + PORT_OFFSET,
-        postgres_port=25432 + PORT_OFFSET,
-        flink_rest_port=28081 + PORT_OFFSET,
-        flink_rpc_port=26123 + PORT_OFFSET,
-        prometheus_port=29090 + PORT_OFFSET,
-        alertmanager_port=29095 + PORT_OFFSET,
-        postgres_exporter_port=29187 + PORT_OFFSET,
-        kafka_jmx_exporter_port=29404 + PORT_OFFSET,
-        metrics_port=29400 + PORT_OFFSET,
-        chart_port=28050 + PORT_OFFSET,
-        schema_registry_port=28085 + PORT_OFFSET,
+        **stack_ports(PORT_OFFSET),
         checkpoint_interval_ms=2000,
         # long enough that tests/integration/test_revisions.py can revise a bar after its 5m rollup closed
         bars_grace_ms=300_000,

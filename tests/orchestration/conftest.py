@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from marketpipe.settings import REPO_ROOT, Settings, settings_env
+from tests.conftest import stack_ports
 
 PORT_OFFSET = int(os.environ.get("MARKETPIPE_TEST_PORT_OFFSET", "0")) + 50
 DATA_DIR = REPO_ROOT / ".data" / f"test-orch-{PORT_OFFSET}"
@@ -28,18 +29,7 @@ def orch_settings() -> Settings:
     """Settings of the orchestration tier's stack."""
     return Settings(
         data_dir=DATA_DIR,
-        kafka_port=27092 + PORT_OFFSET,
-        kafka_controller_port=27093 + PORT_OFFSET,
-        postgres_port=25432 + PORT_OFFSET,
-        flink_rest_port=28081 + PORT_OFFSET,
-        flink_rpc_port=26123 + PORT_OFFSET,
-        prometheus_port=29090 + PORT_OFFSET,
-        alertmanager_port=29095 + PORT_OFFSET,
-        postgres_exporter_port=29187 + PORT_OFFSET,
-        kafka_jmx_exporter_port=29404 + PORT_OFFSET,
-        metrics_port=29400 + PORT_OFFSET,
-        chart_port=28050 + PORT_OFFSET,
-        schema_registry_port=28085 + PORT_OFFSET,
+        **stack_ports(PORT_OFFSET),
         daily_symbols="AAPL,MSFT,SPY",
         daily_source="stooq",
         daily_start="2024-03-01",
