@@ -120,9 +120,15 @@ compose-plugin: ## build the docker compose v2 CLI plugin if the docker CLI lack
 demo: install ## stack up, pipeline job, synthetic feed for DEMO_SECONDS, summary (DEMO_KEEP=1 keeps it up)
 	$(MP) demo --seconds $(DEMO_SECONDS) $(if $(DEMO_KEEP),--keep,)
 
-test: install $(DBT_STAMP) $(ORCH_STAMP) $(CHART_VENDOR) compose-plugin ## the whole suite: unit, pipeline, integration, then orchestration + browser (.venv-orch)
+test: install lint $(DBT_STAMP) $(ORCH_STAMP) $(CHART_VENDOR) compose-plugin ## lint, then the whole suite: unit, pipeline, integration, then orchestration + browser (.venv-orch)
 	$(VENV)/bin/pytest --ignore=tests/orchestration --ignore=tests/browser $(PYTEST_ARGS)
 	$(ORCH_VENV)/bin/pytest tests/orchestration tests/browser $(PYTEST_ARGS)
+
+# Configured in pyproject.toml ([tool.ruff], [tool.mypy]); versions pinned in its `test` extra.
+.PHONY: lint
+lint: $(STAMP) ## ruff (pycodestyle, bugbear, docstrings, aware datetimes …) and mypy --strict over the whole tree
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 .PHONY: test-orch
 test-orch: install $(ORCH_STAMP) ## orchestration (Dagster/dbt/Soda on the real stack) and browser tests only

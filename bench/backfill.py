@@ -5,7 +5,7 @@ PostgreSQL schema and lake namespace (``bench``, ``bench_gold``) so the pipeline
 touched; its rows are upserts in PostgreSQL, but each run appends to the Iceberg tables.
 
 Beside the command's wall time and the Flink job's own time it reports the pure-Python batch path
-(``udfs.flink.series_rows``, what the job's per-symbol UDTF runs) on the same series, and TA-Lib's time.
+(``udfs.flink.indicators.series_rows``, what the job's per-symbol UDTF runs) on the same series, and TA-Lib's time.
 ``--timeframe 1d`` writes daily bars (a ``date`` column, business days from 2015-01-02), e.g. 500
 symbols x 2520 bars = 10 years. Standalone: ``python -m bench.backfill --symbols 500 --bars 2520
 --timeframe 1d`` (the stack of the current ``MARKETPIPE_*`` settings; ``--no-stack``: compute only).
@@ -72,7 +72,7 @@ def compute_seconds(series: list[Series], timeframe: str) -> float:
     """Time of the batch indicator path (what the job's UDTF runs per symbol) over every series."""
     import numpy as np
 
-    from udfs.flink import series_rows
+    from udfs.flink.indicators import series_rows
 
     args = []
     for s in series:

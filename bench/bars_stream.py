@@ -39,7 +39,8 @@ def job_seconds(csv: Path, *, python_step: bool, engine: str = "python") -> floa
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import StreamTableEnvironment
 
-    from udfs.flink_bars import CONFIG_KEY, build_bars
+    from marketpipe.rules.ticks import TickRules
+    from udfs.flink.bars import CONFIG_KEY, build_bars
 
     t_env = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())
     for key, value in JOB_CONFIG.items():
@@ -58,13 +59,13 @@ def job_seconds(csv: Path, *, python_step: bool, engine: str = "python") -> floa
             symbol STRING, ts_ns BIGINT, price DOUBLE, size BIGINT, exchange STRING, conditions STRING,
             trade_id STRING, kafka_partition INT, kafka_offset BIGINT,
             event_time AS TO_TIMESTAMP_LTZ(ts_ns / 1000000, 3),
-            WATERMARK FOR event_time AS event_time - INTERVAL '2' SECOND
+            WATERMARK FOR event_time AS event_time - INTERVAL '{TickRules().watermark_delay_s}' SECOND
         ) WITH ('connector' = 'filesystem', 'path' = '{csv}', 'format' = 'csv')
         """
     )
     t_env.execute_sql("CREATE TEMPORARY TABLE sink (symbol STRING, n BIGINT) WITH ('connector' = 'blackhole')")
     if python_step:
-        bars = build_bars(t_env, t_env.sql_query(
+        bars, _ = build_bars(t_env, t_env.sql_query(
             "SELECT symbol, ts_ns, price, size, exchange, conditions, trade_id, kafka_partition, "
             "kafka_offset, CAST(NULL AS STRING) AS source, event_time FROM ticks_src"
         ))

@@ -77,7 +77,7 @@ def _rows(series: list[Series]) -> list[tuple[str, int, float, float, float, flo
 
 
 def write_flink_csv(series: list[Series], path: Path) -> Path:
-    """Headerless CSV in the column order of ``udfs.flink.INPUT_COLUMNS`` (without rowtime)."""
+    """Headerless CSV in the column order of ``udfs.flink.indicators.INPUT_COLUMNS`` (without rowtime)."""
     with path.open("w") as f:
         for sym, ts, o, h, lo, c, v, vw in _rows(series):
             f.write(f"{sym},{ts},{o!r},{h!r},{lo!r},{c!r},{v},{vw!r}\n")

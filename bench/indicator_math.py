@@ -8,8 +8,8 @@ from typing import Any
 
 from bench.data import random_walk
 from bench.reference import INDICATORS, talib_seconds
-from udfs.indicator_set import Bar, IndicatorSet
-from udfs.sessions import session_of
+from udfs.indicators.set import Bar, IndicatorSet
+from udfs.market.calendar import session_of
 
 
 def run(bars: int, repeats: int) -> dict[str, Any]:

@@ -5,7 +5,7 @@ Run by ``bench/pipeline.py`` once the backlog is drained (both jobs running). A 
 regular session (``anchor``, so the run does not depend on the time of day), with a heartbeat to every
 partition every 100 ms; the consumer lag of the bars job is sampled every 10 s. Minute M's watermark moment is when the producer has sent event time
 ``M end + watermark delay`` (the watermark's promise), converted back to wall time; its commit time is
-``pg_xact_commit_timestamp(xmin)`` of the ``bars_1m`` row (the stack's PostgreSQL runs with
+``pg_xact_commit_timestamp(xmin)`` of the 1m ``bars`` row (the stack's PostgreSQL runs with
 ``track_commit_timestamp``). The latency of a bar is the difference; p50/p99 are over every bar of the
 full minutes in the run. Send and commit clocks are the same machine's.
 """
@@ -105,8 +105,8 @@ def measure_latency(
         if conn.execute("SHOW track_commit_timestamp").fetchone()[0] != "on":
             return {"error": "PostgreSQL runs without track_commit_timestamp: restart it (marketpipe stack down/up)"}
         rows = conn.execute(
-            "SELECT bar_start, pg_xact_commit_timestamp(xmin) FROM bars_1m "
-            "WHERE symbol LIKE 'L%%' AND bar_start >= to_timestamp(%s) AND bar_start < to_timestamp(%s)",
+            "SELECT bar_start, pg_xact_commit_timestamp(xmin) FROM bars WHERE timeframe = '1m' "  # a view has no xmin
+            "AND symbol LIKE 'L%%' AND bar_start >= to_timestamp(%s) AND bar_start < to_timestamp(%s)",
             (first_full_start / NS, (last_full_end - MINUTE_NS) / NS + 1),
         ).fetchall()
     lat_ms = []

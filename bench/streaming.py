@@ -43,7 +43,7 @@ def job_seconds(csv: Path, *, python_step: bool) -> float:
     from pyflink.datastream import StreamExecutionEnvironment
     from pyflink.table import DataTypes, Schema, StreamTableEnvironment
 
-    from udfs.flink import OUTPUT_COLUMNS, attach_indicators
+    from udfs.flink.indicators import OUTPUT_COLUMNS, attach_indicators
 
     t_env = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())
     for key, value in JOB_CONFIG.items():

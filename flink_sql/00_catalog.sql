@@ -1,3 +1,4 @@
+-- @jobs: bars, indicators, backfill, backfill-ticks
 -- ============================================================================================
 -- 00 · The Iceberg lake
 -- A JDBC catalog kept in the stack's PostgreSQL (tables iceberg_tables / iceberg_namespace_properties),

@@ -1,3 +1,4 @@
+-- @jobs: bars
 -- ============================================================================================
 -- 10 · Job `bars` — source: raw ticks from Kafka
 -- Each record value is one JSON object (see docs/ticks.md). It is read as an opaque string so that a
@@ -39,5 +40,5 @@ CREATE TABLE ticks_kafka (
 );
 
 -- 11_ticks_clean.sql parses and classifies this stream once and shares the result with every sink and
--- the bar step (udfs/flink_source.py:read_once), so the topic is read and parsed once.
+-- the bar step (udfs/flink/source.py:read_once), so the topic is read and parsed once.
 CREATE VIEW ticks_raw AS SELECT * FROM ticks_kafka;

@@ -1,3 +1,4 @@
+-- @jobs: bars, backfill-ticks
 -- ============================================================================================
 -- 11 · Clean and normalize
 -- Every record read from the raw topic ends in exactly one of three places (`outcome`):
@@ -86,7 +87,7 @@ FROM (
 
 -- Every sink below reads this one classified stream: without the bridge the planner copies the parse
 -- and the CASE into each sink's branch (seven parses per record, measured in the job graph).
--- @python ticks_parsed = udfs.flink_source:read_once(ticks_classified)
+-- @python ticks_parsed = udfs.flink.source:read_once(ticks_classified)
 
 CREATE VIEW ticks_clean AS
 SELECT symbol, event_time, ts_ns, price, size, exchange, conditions, trade_id, kafka_partition, kafka_offset,

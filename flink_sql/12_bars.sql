@@ -1,3 +1,4 @@
+-- @jobs: bars, backfill-ticks
 -- ============================================================================================
 -- 12 · Bars by market rules: 1m from ticks, 5m / 15m / 1h / 1d rolled up from 1m
 -- Every rule is in docs/bars.md with its reason. In short:
@@ -12,7 +13,7 @@
 --   * every bar carries its session (pre, regular, post) of the symbol's exchange calendar; nothing is
 --     built on closed days; rollups are session-aligned and 1d is the regular session.
 -- The rules need per-symbol state, timers and a calendar that SQL windows do not have, so this step is a
--- keyed function: udfs/flink_bars.py:build_bars runs the JVM port of the engine (jvm/udfs,
+-- keyed function: udfs/flink/bars.py:build_bars runs the JVM port of the engine (jvm/udfs,
 -- dev.marketpipe.flink.BarStep; no tick crosses into Python), held row-for-row identical to the Python
 -- reference udfs/bars/ by tests/unit/test_bars_java.py (MARKETPIPE_BARS_ENGINE=python runs that one).
 -- Its input is the clean ticks; the rules and reference files come from the settings (MARKETPIPE_BARS_*).
@@ -23,8 +24,8 @@ SELECT symbol, ts_ns, price, size, exchange, conditions, trade_id, kafka_partiti
        event_time
 FROM ticks_clean;
 
--- Also registers `ticks_unbarred`: clean trades that are in no bar, with the reason.
--- @python bars_all = udfs.flink_bars:build_bars(bar_input)
+-- Two outputs: the bars, and `ticks_unbarred`, the clean trades that are in no bar, with the reason.
+-- @python bars_all, ticks_unbarred = udfs.flink.bars:build_bars(bar_input)
 
 CREATE VIEW bars AS
 SELECT

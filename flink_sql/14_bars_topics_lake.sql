@@ -1,3 +1,4 @@
+-- @jobs: bars
 -- ============================================================================================
 -- 14 · Job `bars` — Kafka topics and the Iceberg lake (streaming only: a backfill of data the stream
 -- already saw would duplicate it in the append-only lake and on the topics)
@@ -5,8 +6,8 @@
 --   ticks.clean   clean ticks           ticks.dlq     dead-lettered ticks with a reason (JSON)
 --   bars.1m       one-minute bars       bars.rollups  5m / 15m / 1h / 1d bars (`timeframe` field)
 --   The values of ticks.clean, bars.1m and bars.rollups are Avro registered in the schema registry
---   ({{value_format_*}}: avro-confluent with the schema marketpipe/contracts derives from these very
---   column lists, docs/contracts.md; JSON when settings.schema_registry is off). Times are UTC
+--   (value_format_*: avro-confluent with the schema marketpipe/contracts derives from the same rows of
+--   udfs/schema.py as these tables, docs/contracts.md; JSON when settings.schema_registry is off). Times are UTC
 --   TIMESTAMP(3), Avro timestamp-millis: the avro-confluent format has no mapping for TIMESTAMP_LTZ.
 --   A revised bar is sent again with its `revision` one higher: consumers keep the highest.
 --   Exactly once: every topic is written in Kafka transactions committed with the checkpoint, so a
@@ -22,8 +23,7 @@
 -- ---- Kafka
 
 CREATE TABLE kafka_ticks_clean (
-    symbol STRING, event_time TIMESTAMP(3), ts_ns BIGINT, price DOUBLE, size BIGINT,
-    exchange STRING, conditions STRING, trade_id STRING
+    {{clean_tick_columns_ddl}}
 ) WITH (
     'connector' = 'kafka', 'topic' = '{{topic_clean}}',
     'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-clean',
@@ -36,8 +36,7 @@ CREATE TABLE kafka_ticks_clean (
 );
 
 CREATE TABLE kafka_ticks_dlq (
-    kafka_partition INT, kafka_offset BIGINT, stage STRING, reason STRING, symbol STRING, payload STRING,
-    received_at TIMESTAMP_LTZ(3)
+    {{dead_letter_columns_ltz_ddl}}
 ) WITH (
     'connector' = 'kafka', 'topic' = '{{topic_dlq}}',
     'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-dlq',
@@ -48,10 +47,9 @@ CREATE TABLE kafka_ticks_dlq (
     'format' = 'json'
 );
 
+-- a bar without its timeframe: the topic holds one
 CREATE TABLE kafka_bars_1m (
-    symbol STRING, bar_start TIMESTAMP(3), bar_end TIMESTAMP(3), `open` DOUBLE, high DOUBLE, low DOUBLE,
-    `close` DOUBLE, volume BIGINT, vwap DOUBLE, trade_count BIGINT, session STRING, session_date DATE,
-    first_trade_at TIMESTAMP(3), last_trade_at TIMESTAMP(3), pv_sum DOUBLE, filled BOOLEAN, revision INT
+    {{timeframe_bar_columns_ddl}}
 ) WITH (
     'connector' = 'kafka', 'topic' = '{{topic_bars}}',
     'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-bars',
@@ -64,10 +62,7 @@ CREATE TABLE kafka_bars_1m (
 );
 
 CREATE TABLE kafka_bars_rollups (
-    timeframe STRING,
-    symbol STRING, bar_start TIMESTAMP(3), bar_end TIMESTAMP(3), `open` DOUBLE, high DOUBLE, low DOUBLE,
-    `close` DOUBLE, volume BIGINT, vwap DOUBLE, trade_count BIGINT, session STRING, session_date DATE,
-    first_trade_at TIMESTAMP(3), last_trade_at TIMESTAMP(3), pv_sum DOUBLE, filled BOOLEAN, revision INT
+    {{bar_columns_ddl}}
 ) WITH (
     'connector' = 'kafka', 'topic' = '{{topic_rollups}}',
     'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-rollups',
@@ -94,30 +89,19 @@ CREATE TABLE IF NOT EXISTS {{iceberg_catalog}}.silver.ticks_clean (
 ) WITH ('write.parquet.dict-size-bytes' = '65536');
 
 CREATE TABLE IF NOT EXISTS {{iceberg_catalog}}.silver.bars (
-    timeframe STRING, symbol STRING, bar_start TIMESTAMP_LTZ(6), bar_end TIMESTAMP_LTZ(6), `open` DOUBLE,
-    high DOUBLE, low DOUBLE, `close` DOUBLE, volume BIGINT, vwap DOUBLE, trade_count BIGINT,
-    session STRING, session_date DATE, first_trade_at TIMESTAMP_LTZ(6), last_trade_at TIMESTAMP_LTZ(6),
-    pv_sum DOUBLE, filled BOOLEAN, revision INT
+    {{bar_columns_lake_ddl}}
 );
 
 -- ---- what flows where
 
 INSERT INTO kafka_ticks_clean
-SELECT symbol, CAST(event_time AS TIMESTAMP(3)), ts_ns, price, size, exchange, conditions, trade_id FROM ticks_clean;
+SELECT {{clean_tick_columns_utc}} FROM ticks_clean;
 
-INSERT INTO kafka_ticks_dlq
-SELECT kafka_partition, kafka_offset, stage, reason, symbol, payload, CAST(received_at AS TIMESTAMP_LTZ(3))
-FROM ticks_dead;
+INSERT INTO kafka_ticks_dlq SELECT {{dead_letter_columns_ltz}} FROM ticks_dead;
 
-INSERT INTO kafka_bars_1m
-SELECT symbol, bar_start, bar_end, `open`, high, low, `close`, volume, vwap, trade_count, session,
-       session_date, first_trade_at, last_trade_at, pv_sum, filled, revision
-FROM bars_1m;
+INSERT INTO kafka_bars_1m SELECT {{timeframe_bar_columns}} FROM bars_1m;
 
-INSERT INTO kafka_bars_rollups
-SELECT timeframe, symbol, bar_start, bar_end, `open`, high, low, `close`, volume, vwap, trade_count,
-       session, session_date, first_trade_at, last_trade_at, pv_sum, filled, revision
-FROM bars WHERE timeframe <> '1m';
+INSERT INTO kafka_bars_rollups SELECT {{bar_columns}} FROM bars WHERE timeframe <> '1m';
 
 INSERT INTO {{iceberg_catalog}}.bronze.ticks_raw
 SELECT payload, kind, ts_ns, kafka_partition, kafka_offset, kafka_ts FROM ticks_parsed;
@@ -126,9 +110,4 @@ INSERT INTO {{iceberg_catalog}}.silver.ticks_clean
 SELECT symbol, event_time, ts_ns, price, size, exchange, conditions, trade_id, kafka_partition, kafka_offset
 FROM ticks_clean;
 
-INSERT INTO {{iceberg_catalog}}.silver.bars
-SELECT timeframe, symbol, CAST(bar_start AS TIMESTAMP_LTZ(3)), CAST(bar_end AS TIMESTAMP_LTZ(3)), `open`,
-       high, low, `close`, volume, vwap, trade_count, session, session_date,
-       CAST(first_trade_at AS TIMESTAMP_LTZ(3)), CAST(last_trade_at AS TIMESTAMP_LTZ(3)), pv_sum, filled,
-       revision
-FROM bars;
+INSERT INTO {{iceberg_catalog}}.silver.bars SELECT {{bar_columns_ltz}} FROM bars;

@@ -1,3 +1,4 @@
+-- @jobs: indicators
 -- ============================================================================================
 -- 20 · Job `indicators` — source: bars from Kafka (topic bars.1m, written by job `bars`)
 -- Bars of a symbol share a partition and arrive in bar order, which is the order the recursive

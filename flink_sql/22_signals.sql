@@ -1,3 +1,4 @@
+-- @jobs: indicators, backfill
 -- ============================================================================================
 -- 22 · Job `indicators` — signals: rule-based buy / sell / hold, one row per bar and strategy
 -- A strategy is one SELECT block below over the indicator view `indicators_{{timeframe}}` (21;

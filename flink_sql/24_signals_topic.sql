@@ -1,13 +1,14 @@
+-- @jobs: indicators
 -- ============================================================================================
 -- 24 · Job `indicators` — the Kafka topic `signals` (streaming only; a backfill does not re-announce
 -- history to live consumers). Written in Kafka transactions committed with each checkpoint (exactly
 -- once, as the topics of 14): read it with isolation.level=read_committed. Values are Avro registered in
--- the schema registry, the schema derived from this table (marketpipe/contracts, docs/contracts.md).
+-- the schema registry, the schema derived from the signal row of udfs/schema.py, as this table is
+-- (marketpipe/contracts, docs/contracts.md). `signal_rows` is the view of 23.
 -- ============================================================================================
 
 CREATE TABLE kafka_signals (
-    symbol STRING, timeframe STRING, bar_start TIMESTAMP(3), strategy STRING, action STRING, reason STRING,
-    `close` DOUBLE, macd_hist DOUBLE, rsi_14 DOUBLE
+    {{signal_columns_ddl}}
 ) WITH (
     'connector' = 'kafka', 'topic' = '{{topic_signals}}',
     'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-signals',
@@ -19,5 +20,4 @@ CREATE TABLE kafka_signals (
     {{value_format_signals}}, 'value.fields-include' = 'ALL'
 );
 
-INSERT INTO kafka_signals
-SELECT symbol, '{{timeframe}}', bar_start, strategy, action, reason, `close`, macd_hist, rsi_14 FROM signals;
+INSERT INTO kafka_signals SELECT {{signal_columns}} FROM signal_rows;

@@ -16,14 +16,16 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime, time as dtime
+from datetime import datetime
+from datetime import time as dtime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
-from marketpipe import db, lake
+from marketpipe import lake
 from marketpipe.exceptions import FeedError, JobError
 from marketpipe.jobs.manager import JobManager
 from marketpipe.jobs.pipeline import job_name
@@ -91,7 +93,7 @@ def read_bars(path: Path, timeframe: str) -> pd.DataFrame:
     return out[CANONICAL]
 
 
-def _bar_start_ms(df: pd.DataFrame, timeframe: str, path: Path) -> pd.Series:
+def _bar_start_ms(df: pd.DataFrame, timeframe: str, path: Path) -> pd.Series[int]:
     if "ts" in df.columns:
         raw = df["ts"].astype(str)
         numeric = raw.str.fullmatch(r"\d+")
@@ -106,10 +108,10 @@ def _bar_start_ms(df: pd.DataFrame, timeframe: str, path: Path) -> pd.Series:
             ms[iso & parsed.isna()] = np.nan
         if ms.isna().any():
             raise FeedError(f"{path}: unparseable ts in row {int(ms.isna().idxmax()) + 2}")
-        ms = ms.astype("int64")
-        if timeframe == "1m" and (ms % 60_000 != 0).any():
+        start_ms = ms.astype("int64")
+        if timeframe == "1m" and (start_ms % 60_000 != 0).any():
             raise FeedError(f"{path}: 1m bars must start on a whole minute")
-        return ms
+        return start_ms
     dates = pd.to_datetime(df["date"], format="%Y-%m-%d", errors="coerce")
     if dates.isna().any():
         raise FeedError(f"{path}: bad date in row {int(dates.isna().idxmax()) + 2} (want YYYY-MM-DD)")
@@ -139,12 +141,9 @@ def _validate(df: pd.DataFrame, path: Path, timeframe: str) -> None:
 def prepare_target(settings: Settings) -> None:
     """Create the PostgreSQL schema and lake namespace a backfill writes into, if missing."""
     if settings.postgres_schema != "public":
-        from marketpipe.stack.postgres import SCHEMA_FILE
+        from marketpipe.stack.pg_schema import apply_schema
 
-        with db.connect(settings) as conn:
-            conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{settings.postgres_schema}"')
-            conn.execute(f'SET search_path TO "{settings.postgres_schema}"')
-            conn.execute(SCHEMA_FILE.read_bytes())
+        apply_schema(settings, search_path=settings.postgres_schema)
     cat = lake.catalog(settings)
     if settings.lake_gold not in {ns[0] for ns in cat.list_namespaces()}:
         cat.create_namespace(settings.lake_gold)
@@ -154,8 +153,6 @@ def run_backfill(
     settings: Settings, path: Path, timeframe: str, *, progress: bool = True, timeout: float = 1800
 ) -> BackfillResult:
     """Run the backfill job to completion on the local cluster."""
-    from tqdm import tqdm
-
     bars = read_bars(path, timeframe)
     work = settings.data_dir / "backfill"
     work.mkdir(parents=True, exist_ok=True)
@@ -180,7 +177,7 @@ def run_backfill(
 
 def run_batch_job(
     settings: Settings, job: str, desc: str, *, progress: bool, timeout: float
-) -> tuple[str, dict[str, object]]:
+) -> tuple[str, dict[str, Any]]:
     """Submit a batch job of marketpipe/jobs/pipeline.py and wait for it with a progress bar."""
     from tqdm import tqdm
 
@@ -255,4 +252,4 @@ def run_ticks_backfill(
         )
     finally:
         canonical.unlink(missing_ok=True)
-    return TicksBackfillResult(ticks, job_id, float(details.get("duration", 0)) / 1000)  # type: ignore[arg-type]
+    return TicksBackfillResult(ticks, job_id, float(details.get("duration", 0)) / 1000)

@@ -38,6 +38,14 @@ log = logging.getLogger("marketpipe")
 def _stack(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe.stack.launcher import Stack, dumps, format_status
 
+    if args.action == "schema":
+        # Only the serving tables, as the app user (docker-compose runs it: the image's PostgreSQL has
+        # no marketpipe to render them); `up` does it too, and provisions the BI role.
+        from marketpipe.stack.pg_schema import apply_schema
+
+        apply_schema(settings)
+        print(f"serving tables up to date in {settings.postgres_db} ({settings.postgres_schema})")
+        return 0
     stack = Stack(settings)
     if args.action == "down":
         stack.down()
@@ -112,6 +120,7 @@ def _feed(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe.feeds.producer import TickProducer
     from marketpipe.feeds.synthetic import SyntheticFeed
     from marketpipe.monitoring import feed_metrics
+    from marketpipe.rules.ticks import TickRules
 
     feed = SyntheticFeed(
         symbols=args.symbols,
@@ -122,7 +131,8 @@ def _feed(args: argparse.Namespace, settings: Settings) -> int:
     )
     producer = TickProducer(settings)
     feed_metrics.start(settings, "synthetic", producer)
-    summary = feed.run(producer, progress=not args.quiet, heartbeats=_heartbeats(settings))
+    summary = feed.run(producer, progress=not args.quiet, heartbeats=_heartbeats(settings),
+                       rules=TickRules.from_settings(settings))
     summary["expected_bars"] = len(summary["expected_bars"])
     summary["trades"] = sum(len(ts) for ts in summary["trades"].values())
     summary["heartbeats"] = producer.heartbeats
@@ -135,12 +145,13 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe.feeds.producer import TickProducer
     from marketpipe.feeds.replay import replay
     from marketpipe.monitoring import feed_metrics
+    from marketpipe.rules.ticks import TickRules
 
     speed: str | float = "max" if args.speed == "max" else float(args.speed)
     producer = TickProducer(settings)
     feed_metrics.start(settings, "replay", producer)
     summary = replay(Path(args.path), producer, speed=speed, progress=not args.quiet, keep_trades=args.wait,
-                     heartbeats=_heartbeats(settings))
+                     heartbeats=_heartbeats(settings), rules=TickRules.from_settings(settings))
     print(
         f"replayed {summary.rows} rows ({summary.valid_rows} valid-looking) of {len(summary.symbols)} "
         f"symbols: {producer.ticks_delivered} delivered, {producer.heartbeats} heartbeats; "
@@ -149,7 +160,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     )
     if not args.wait:
         return 0
-    from marketpipe.jobs.pipeline import bar_config
+    from marketpipe.rules.bar_config import bar_config
 
     expected = summary.expected_bars_by_rules(bar_config(settings))
     dead = len(summary.expected_bars) - len(expected)
@@ -184,7 +195,7 @@ def _backfill(args: argparse.Namespace, settings: Settings) -> int:
         ticks = run_ticks_backfill(settings, Path(args.ticks), progress=not args.quiet)
         print(json.dumps({
             "ticks": ticks.ticks, "job_id": ticks.job_id, "job_seconds": round(ticks.seconds, 3),
-            "postgres": ", ".join(f"{settings.postgres_schema}.bars_{tf}" for tf in ("1m", "5m", "15m", "1h", "1d")),
+            "postgres": f"{settings.postgres_schema}.bars",
         }))
         return 0
     if not args.timeframe:
@@ -316,7 +327,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("stack", help="start, stop or inspect the local Kafka/Flink/PostgreSQL stack")
-    s.add_argument("action", choices=["up", "down", "status"])
+    s.add_argument("action", choices=["up", "down", "status", "schema"],
+                   help="schema: create or upgrade the serving tables in PostgreSQL only")
     s.add_argument("--json", action="store_true", help="machine-readable status")
     s.set_defaults(func=_stack)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +12,7 @@ from urllib.parse import quote, urlencode
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
-from marketpipe.exceptions import WaitTimeout
+from marketpipe.exceptions import ServiceError, WaitTimeout
 from marketpipe.settings import Settings
 
 SERVING_TABLES = ("bars_1m", "indicators_1m", "signals", "ticks_dlq")
@@ -39,13 +39,27 @@ def display_dsn(settings: Settings) -> str:
     )
 
 
+def one(
+    conn: psycopg.Connection[Any], query: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+) -> tuple[Any, ...]:
+    """The row of a query that always returns exactly one (an aggregate: count, sum, max)."""
+    row = conn.execute(query, params).fetchone()
+    if row is None:
+        raise ServiceError(f"PostgreSQL returned no row for: {query}")
+    return tuple(row)
+
+
+def scalar(
+    conn: psycopg.Connection[Any], query: str, params: Sequence[Any] | Mapping[str, Any] | None = None
+) -> Any:
+    """The first column of :func:`one`."""
+    return one(conn, query, params)[0]
+
+
 def table_counts(settings: Settings) -> dict[str, int]:
     """Row count of every serving table."""
     with connect(settings) as conn:
-        return {
-            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # type: ignore[index]
-            for t in SERVING_TABLES
-        }
+        return {t: int(scalar(conn, f"SELECT count(*) FROM {t}")) for t in SERVING_TABLES}
 
 
 def last_bar_end(settings: Settings) -> datetime | None:
@@ -64,19 +78,19 @@ def run_counts(
     symbols = [s for s, _ in keys]
     starts = [datetime.fromtimestamp(ms / 1000, UTC) for _, ms in keys]
     with connect(settings) as conn:
-        n_bars, clean = conn.execute(
+        n_bars, clean = one(
+            conn,
             "SELECT count(*), coalesce(sum(trade_count), 0) FROM bars_1m "
             "JOIN unnest(%s::text[], %s::timestamptz[]) AS k(symbol, bar_start) USING (symbol, bar_start)",
             (symbols, starts),
-        ).fetchone()  # type: ignore[misc]
-        n_signals = conn.execute(
+        )
+        n_signals = scalar(
+            conn,
             "SELECT count(*) FROM signals "
             "JOIN unnest(%s::text[], %s::timestamptz[]) AS k(symbol, bar_start) USING (symbol, bar_start)",
             (symbols, starts),
-        ).fetchone()[0]  # type: ignore[index]
-        dlq = conn.execute(
-            "SELECT count(*) FROM ticks_dlq WHERE received_at >= %s", (received_since,)
-        ).fetchone()[0]  # type: ignore[index]
+        )
+        dlq = scalar(conn, "SELECT count(*) FROM ticks_dlq WHERE received_at >= %s", (received_since,))
     return {
         "bars": n_bars,
         "bars_expected": len(keys),

@@ -39,7 +39,7 @@ def run_dbt(settings: Settings, args: Sequence[str]) -> int:
     if not DBT.exists():
         raise InstallError(f"{DBT} is missing: run `make dbt` (it creates .venv-dbt)")
     argv = [str(DBT), *args, "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT)]
-    return subprocess.run(argv, env=dbt_env(settings), check=False).returncode  # noqa: S603
+    return subprocess.run(argv, env=dbt_env(settings), check=False).returncode
 
 
 def main(argv: Sequence[str] | None = None) -> int:

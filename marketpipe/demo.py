@@ -12,11 +12,14 @@ import json
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from marketpipe import db, lake
 from marketpipe.kafka_security import librdkafka_config
 from marketpipe.settings import Settings
+
+if TYPE_CHECKING:
+    from marketpipe.rules.ticks import TickRules
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +104,8 @@ def wait_for_lake(settings: Settings, expected_bars: int, timeout: float) -> Non
 
 
 def check_room(
-    start: datetime, event_seconds: float, max_future_s: int, last: datetime | None, now: datetime | None = None
+    start: datetime, event_seconds: float, max_future_s: int, last: datetime | None, now: datetime | None = None,
+    rules: TickRules | None = None,
 ) -> None:
     """Fail before feeding when the demo's event time would run further ahead of the wall clock than the
     pipeline accepts (``max_future_s``): those ticks would be dead-lettered as ``future`` and the last
@@ -109,10 +113,10 @@ def check_room(
     the last) have used up the latest session and the next one is more than a day away (a weekend)."""
     from marketpipe.exceptions import FeedError
     from marketpipe.feeds.session import SessionClock, from_ns
-    from marketpipe.feeds.synthetic import FINAL_HEARTBEAT_S
+    from marketpipe.rules.ticks import end_heartbeat_ns
 
     clock = SessionClock(start)
-    end = from_ns(clock.advance(int((event_seconds + FINAL_HEARTBEAT_S) * 1e9)))
+    end = from_ns(end_heartbeat_ns(clock.advance(int(event_seconds * 1e9)), rules))
     limit = (now or datetime.now(UTC)) + timedelta(seconds=max_future_s)
     if end > limit:
         where = f"the stack already holds bars up to {last:%Y-%m-%d %H:%M} UTC; " if last else ""
@@ -132,6 +136,8 @@ def run_demo(settings: Settings, *, seconds: float, keep: bool, accelerate: floa
     from marketpipe.feeds.synthetic import SyntheticFeed
     from marketpipe.jobs.control import PipelineControl
     from marketpipe.monitoring import feed_metrics
+    from marketpipe.rules.bar_config import bar_config
+    from marketpipe.rules.ticks import TickRules, bars_by_rules
     from marketpipe.stack.launcher import Stack, format_status
 
     stack = Stack(settings)
@@ -142,10 +148,12 @@ def run_demo(settings: Settings, *, seconds: float, keep: bool, accelerate: floa
     print(control.start(fresh=False), flush=True)
     try:
         # Start after the data already in PostgreSQL (and the final heartbeat that closed it, at most
-        # 66 s past its last tick), so a second demo's ticks are not late for the first one's watermark.
+        # 65 s past its last tick, marketpipe.rules.ticks.end_heartbeat_ns), so a second demo's ticks are not
+        # late for the first one's watermark.
         last = db.last_bar_end(settings)
         start = max(default_start(), last + timedelta(minutes=2)) if last else None
-        check_room(start or default_start(), seconds * accelerate, settings.max_future_s, last)
+        rules = TickRules.from_settings(settings)
+        check_room(start or default_start(), seconds * accelerate, settings.max_future_s, last, rules=rules)
         run_started = datetime.now(UTC) - timedelta(seconds=5)
         print(f"== streaming the synthetic feed for {seconds:.0f}s (event time x{accelerate:g})", flush=True)
         feed = SyntheticFeed(
@@ -153,9 +161,7 @@ def run_demo(settings: Settings, *, seconds: float, keep: bool, accelerate: floa
         )
         producer = TickProducer(settings)
         feed_metrics.start(settings, "demo", producer)  # Prometheus scrapes the demo's feed too
-        summary = feed.run(producer, progress=True)
-        from marketpipe.feeds.replay import bars_by_rules
-        from marketpipe.jobs.pipeline import bar_config
+        summary = feed.run(producer, progress=True, rules=rules)
 
         expected = bars_by_rules(summary["trades"], bar_config(settings))
         print(f"== waiting for the last of {len(expected)} bars to reach PostgreSQL", flush=True)

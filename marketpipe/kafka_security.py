@@ -92,7 +92,7 @@ def java_properties(settings: Settings) -> dict[str, str]:
     protocol = settings.kafka_security_protocol
     if protocol == "PLAINTEXT":
         return {}
-    props = {"security.protocol": protocol}
+    props: dict[str, str] = {"security.protocol": protocol}
     if sasl is not None:
         props["sasl.mechanism"] = sasl[0]
         props["sasl.jaas.config"] = jaas_config(*sasl)

@@ -245,7 +245,7 @@ class Settings(BaseSettings):
 
     @property
     def postgres_dsn(self) -> str:
-        """libpq DSN (psycopg, psql, dbt). It holds the password: connect with it, never print it."""
+        """Libpq DSN (psycopg, psql, dbt). It holds the password: connect with it, never print it."""
         pw = quote(self.postgres_password.get_secret_value(), safe="")
         query = urlencode(self.postgres_ssl_params, safe="/", quote_via=quote)
         return (

@@ -21,7 +21,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse START END, run the range, return 0 when every run succeeded."""
     from tqdm import tqdm
 
-    from marketpipe.loaders.calendar import trading_days
+    from udfs.market.calendar import trading_days
     from orchestration import definitions as d
 
     p = argparse.ArgumentParser(prog="make backfill", description=__doc__.splitlines()[0])

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from marketpipe.loaders.calendar import session_open_utc
+from udfs.market.calendar import session_open_utc
 
 if TYPE_CHECKING:
     import psycopg

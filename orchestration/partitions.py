@@ -6,7 +6,8 @@ grows by itself as days pass (a long-running ``dagster dev`` gets tomorrow's par
 reload, and the schedule can always ask for "today"), while a static list is frozen at load time.
 A weekday cron (``0 0 * * 1-5``) cannot express holidays, so every weekday that is not a session of
 the exchange calendar (holidays, ad-hoc closures such as 2025-01-09) is listed as an exclusion,
-computed from ``exchange_calendars`` through :mod:`marketpipe.loaders.calendar`. Holidays are
+computed from ``exchange_calendars`` through :mod:`udfs.market.calendar` (the one owner of sessions
+and trading days, the calendar the bar rules and the loaders use). Holidays are
 rule-based, so the list reaches a year past today; past that horizon the exclusions run out, which
 is why the horizon moves with the clock at each code-location load.
 """
@@ -17,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from dagster import TimeWindowPartitionsDefinition
 
-from marketpipe.loaders.calendar import trading_days
+from udfs.market.calendar import trading_days
 
 EXCHANGE_TZ = "America/New_York"
 PARTITION_FMT = "%Y-%m-%d"

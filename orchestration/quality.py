@@ -22,8 +22,8 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
-from marketpipe.loaders.calendar import session_open_utc, trading_days
 from marketpipe.settings import REPO_ROOT, Settings, load_settings
+from udfs.market.calendar import session_open_utc, trading_days
 
 SODA_DIR = REPO_ROOT / "soda"
 SUITES = {

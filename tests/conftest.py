@@ -50,9 +50,10 @@ def stack_ports(offset: int) -> dict[str, int]:
 
 def test_settings() -> Settings:
     """Settings of the session's test stack (ports away from the defaults: :data:`TEST_PORTS`)."""
+    ports: dict[str, Any] = stack_ports(PORT_OFFSET)  # Settings' fields are of many types; these are ports
     return Settings(
         data_dir=TEST_DATA_DIR,
-        **stack_ports(PORT_OFFSET),
+        **ports,
         checkpoint_interval_ms=2000,
         # long enough that tests/integration/test_revisions.py can revise a bar after its 5m rollup closed
         bars_grace_ms=300_000,

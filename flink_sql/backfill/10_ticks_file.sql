@@ -1,3 +1,4 @@
+-- @jobs: backfill-ticks
 -- ============================================================================================
 -- backfill/10 · `marketpipe backfill --ticks FILE` — source: a tick file instead of Kafka
 -- Replaces 10_ticks_source.sql in a batch run; 11 (clean), 12 (bars) and 13 (PostgreSQL) are the

@@ -1,3 +1,4 @@
+-- @jobs: backfill
 -- ============================================================================================
 -- backfill/20 · `marketpipe backfill --bars FILE --timeframe TF` — source: stored bars
 -- Replaces 20_bars_source.sql in a batch run; 21–23 are the same files the streaming job runs.

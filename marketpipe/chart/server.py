@@ -88,7 +88,7 @@ class ChartHandler(BaseHTTPRequestHandler):
         self._json(status, {"error": message, "status": status})
 
     # --- routing ---------------------------------------------------------------------------------
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         """Route by path; ApiError and an unreachable PostgreSQL become JSON errors."""
         url = urlsplit(self.path)
         params = dict(parse_qsl(url.query))
@@ -114,7 +114,7 @@ class ChartHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client left
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         """Refuse: the chart only reads."""
         self._error(405, "read-only: GET only")
 

@@ -24,7 +24,8 @@ from typing import Any
 import msgpack
 from alpaca.data.enums import DataFeed
 from alpaca.data.live.stock import StockDataStream
-from alpaca.data.live.websocket import websockets_legacy
+from alpaca.data.models import Trade
+from websockets.legacy import client as websockets_legacy
 
 from marketpipe.collectors.base import CollectorConfig, CollectorStats, Emit, ProviderStream
 from marketpipe.collectors.exceptions import CollectorError, ProviderAuthError, ProviderLimitError
@@ -100,11 +101,14 @@ def _error_of(frame: dict[str, Any]) -> CollectorError | None:
 class _Sdk(StockDataStream):
     """StockDataStream whose connect and auth steps keep the provider's error code and message."""
 
+    # websockets' client protocol once connected; the SDK's __init__ sets None, from which mypy would infer None.
+    _ws: Any
+
     async def _connect(self) -> None:
-        params = dict(self._websocket_params or {})
+        params: dict[str, Any] = dict(self._websocket_params or {})
         extra = {**dict(params.pop("extra_headers", {}) or {}), "Content-Type": "application/msgpack"}
-        self._ws = await websockets_legacy.connect(self._endpoint, extra_headers=extra, **params)
-        reply = msgpack.unpackb(await self._ws.recv())
+        self._ws = ws = await websockets_legacy.connect(self._endpoint, extra_headers=extra, **params)
+        reply = msgpack.unpackb(await ws.recv())
         self._check(reply, "connected")
 
     async def _auth(self) -> None:
@@ -148,9 +152,9 @@ class AlpacaStream(ProviderStream):
         self.sdk.subscribe_trades(self._on_trade, *self.symbols)
         self.url = self.sdk._endpoint
 
-    async def _on_trade(self, msg: dict[str, Any]) -> None:
+    async def _on_trade(self, msg: Trade | dict[str, Any]) -> None:
         """The SDK's trade handler (raw dicts): map and hand to the buffer; awaiting it is the backpressure."""
-        assert self._emit is not None
+        assert self._emit is not None and isinstance(msg, dict), "raw_data=True: the SDK hands dicts"
         await self._emit(to_tick(msg))
 
     async def session(self, emit: Emit) -> None:

@@ -127,7 +127,7 @@ class Backoff:
     def next(self) -> float:
         """The delay before the next attempt (and count it)."""
         self.attempt += 1
-        cap = min(self.max_s, self.min_s * 2 ** min(self.attempt - 1, 60))
+        cap = min(self.max_s, self.min_s * 2.0 ** min(self.attempt - 1, 60))
         return cap / 2 + self._rng() * cap / 2
 
     def reset(self) -> None:

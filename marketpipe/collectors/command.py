@@ -110,6 +110,7 @@ def run_collect(settings: Settings, *, provider: str, symbols: list[str], feed: 
                 final_heartbeat: bool = False) -> dict[str, Any]:
     """``marketpipe collect``: stream trades into ``settings.topic_raw`` until stopped or ``duration``."""
     from marketpipe.feeds.producer import TickProducer
+    from marketpipe.rules.ticks import TickRules
 
     stream = build_stream(settings, provider, symbols, feed=feed, url=url)
     log.info("%s: collecting trades of %s from %s into %s at %s", provider,
@@ -130,6 +131,7 @@ def run_collect(settings: Settings, *, provider: str, symbols: list[str], feed: 
         status_interval_s=settings.collector_status_interval_s,
         progress=not quiet,
         final_heartbeat=final_heartbeat,
+        rules=TickRules.from_settings(settings),
         observers=metrics_observers(stream),
     )
     summary = service.run()

@@ -47,23 +47,23 @@ def to_tick(msg: dict[str, Any], conditions: CodeMap | None = None, exchanges: C
     conditions = conditions or massive_conditions()
     exchanges = exchanges or massive_exchanges()
     t = msg.get("t")
-    ts_ok = isinstance(t, int) and not isinstance(t, bool)
+    ts_ns = t * 1_000_000 if isinstance(t, int) and not isinstance(t, bool) else None
     x = msg.get("x")
     trade_id = msg.get("i")
     return Tick(
         symbol=msg.get("sym"),
-        ts_ns=t * 1_000_000 if ts_ok else None,
+        ts_ns=ts_ns,
         price=msg.get("p"),
         size=msg.get("s"),
         exchange=None if x is None else exchanges.code(x),
         conditions=conditions.codes_of(msg.get("c")),
         trade_id=None if trade_id is None else str(trade_id),
         source=SOURCE,
-        ts_raw=None if ts_ok or t is None else repr(t),
+        ts_raw=None if ts_ns is not None or t is None else repr(t),
     )
 
 
-class _Client(WebSocketClient):
+class _Client(WebSocketClient):  # type: ignore[misc]  # the massive SDK ships no types
     """The SDK client, with its status messages (connected, auth, max_connections) reported to us."""
 
     def __init__(self, stream: MassiveStream, **kwargs: Any) -> None:

@@ -23,11 +23,11 @@ from marketpipe.collectors.base import CollectorStats, ProviderStream, TickBuffe
 from marketpipe.collectors.dedup import RecentTrades
 from marketpipe.collectors.exceptions import CollectorError
 from marketpipe.feeds.tick import HeartbeatSchedule, Tick, TickSink
+from marketpipe.rules.ticks import TickRules, end_heartbeat_ns
 
 log = logging.getLogger(__name__)
 
 Observer = Callable[[CollectorStats], None]  # called with the counters at every status interval
-FINAL_HEARTBEAT_S = 61.0  # past the last event: the last minute's window end plus one second
 _BATCH = 1000
 _READER_JOIN_S = 15.0  # how long shutdown waits for the reader to close its connection
 
@@ -51,7 +51,7 @@ class CollectorService:
         status_interval_s: float = 10.0,
         progress: bool = True,
         final_heartbeat: bool = False,
-        watermark_slack_s: float = 5.0,
+        rules: TickRules | None = None,
         observers: Sequence[Observer] = (),
         flush_timeout: float | None = None,
     ) -> None:
@@ -65,7 +65,7 @@ class CollectorService:
         self.status_interval_s = status_interval_s
         self.progress = progress
         self.final_heartbeat = final_heartbeat
-        self.watermark_slack_s = watermark_slack_s
+        self.rules = rules or TickRules()  # the job's: when its last bar closes (end_heartbeat_ns)
         self.observers = list(observers)
         self.flush_timeout = flush_timeout
         self.stop_event = threading.Event()
@@ -150,7 +150,7 @@ class CollectorService:
                 if time.monotonic() >= next_status:
                     next_status = time.monotonic() + self.status_interval_s
                     self._status()
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - raised again below, after a clean shutdown
             write_error = exc
             self.buffer.closed.set()  # the reader must not wait for room that will never come
         finally:
@@ -187,7 +187,7 @@ class CollectorService:
                 break
             self._write(batch)
         if self.final_heartbeat and self.last_ts is not None:
-            self._send_heartbeats(self.last_ts + int((FINAL_HEARTBEAT_S + self.watermark_slack_s) * 1e9))
+            self._send_heartbeats(end_heartbeat_ns(self.last_ts, self.rules))
         if self.flush_timeout is None:
             self.sink.flush()
         else:

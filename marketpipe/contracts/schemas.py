@@ -1,9 +1,10 @@
-"""The value schemas of the topics other teams consume, derived from the Flink sink tables that write them.
+"""The value schemas of the topics other teams consume, derived from the rows of :mod:`udfs.schema`.
 
-A topic's Avro schema is not written by hand: its fields are the columns of the Kafka sink table in
-``flink_sql/`` (``kafka_ticks_clean``, ``kafka_bars_1m``, ...), in order, with their Flink types mapped
-the way Flink's ``avro-confluent`` format maps them (``AvroSchemaConverter``, legacy timestamp mapping,
-the only one that format offers):
+A topic's Avro schema is not written by hand: its fields are the columns of the row its Kafka sink
+table in ``flink_sql/`` is rendered from (``kafka_ticks_clean`` from ``CLEAN_TICK``, ``kafka_bars_1m``
+from ``TIMEFRAME_BAR``, ...), in order, with their Flink types mapped the way Flink's
+``avro-confluent`` format maps them (``AvroSchemaConverter``, legacy timestamp mapping, the only one
+that format offers):
 
 =================  ==============================================
 Flink SQL          Avro
@@ -28,14 +29,14 @@ below documents the wire contract of :mod:`marketpipe.feeds.tick` and is registe
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from marketpipe.exceptions import ConfigError
-from marketpipe.settings import REPO_ROOT, Settings
+from marketpipe.settings import Settings
+from udfs import schema as rows
+from udfs.schema import Row
 
-SQL_DIR = REPO_ROOT / "flink_sql"
 NAMESPACE = "dev.marketpipe.contracts"
 # Every subject's compatibility mode: a new schema must read data written with the previous one, so
 # consumers upgrade first (docs/contracts.md).
@@ -55,12 +56,11 @@ _AVRO_TYPES: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class AvroContract:
-    """One Avro topic: which settings field names it, and which sink table writes it."""
+    """One Avro topic: which settings field names it, and the row its sink table writes."""
 
     topic_setting: str  # the Settings field holding the topic name
     record: str  # Avro record name (in NAMESPACE)
-    sql_file: str
-    table: str
+    row: Row
     doc: str
 
     def topic(self, settings: Settings) -> str:
@@ -70,13 +70,13 @@ class AvroContract:
 
 # In registration order (the registry hands out ids in this order on an empty registry).
 AVRO_CONTRACTS = (
-    AvroContract("topic_clean", "TickClean", "14_bars_topics_lake.sql", "kafka_ticks_clean",
+    AvroContract("topic_clean", "TickClean", rows.CLEAN_TICK,
                  "A clean trade: symbol upper-cased, price and size within bounds (docs/ticks.md)."),
-    AvroContract("topic_bars", "Bar", "14_bars_topics_lake.sql", "kafka_bars_1m",
+    AvroContract("topic_bars", "Bar", rows.TIMEFRAME_BAR,
                  "A one-minute bar; a revision is sent again with revision + 1 (docs/bars.md)."),
-    AvroContract("topic_rollups", "RollupBar", "14_bars_topics_lake.sql", "kafka_bars_rollups",
+    AvroContract("topic_rollups", "RollupBar", rows.BAR,
                  "A 5m, 15m, 1h or 1d bar (field timeframe); revisions as in bars.1m (docs/bars.md)."),
-    AvroContract("topic_signals", "Signal", "24_signals_topic.sql", "kafka_signals",
+    AvroContract("topic_signals", "Signal", rows.SIGNAL,
                  "A trading signal of the indicators job (docs/signals.md)."),
 )
 
@@ -95,49 +95,14 @@ def contract_for(settings: Settings, topic: str) -> AvroContract:
                       f"{', '.join(c.topic(settings) for c in AVRO_CONTRACTS)}")
 
 
-def sink_columns(sql_file: str, table: str) -> list[tuple[str, str]]:
-    """``(name, Flink type)`` of each physical column of ``CREATE TABLE table`` in ``flink_sql/sql_file``."""
-    text = (SQL_DIR / sql_file).read_text()
-    match = re.search(rf"CREATE TABLE\s+{re.escape(table)}\s*\(", text)
-    if match is None:
-        raise ConfigError(f"{sql_file}: no CREATE TABLE {table}")
-    body, depth, i = [], 1, match.end()
-    while depth:
-        ch = text[i]
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if depth:
-            body.append(ch)
-        i += 1
-    columns: list[tuple[str, str]] = []
-    for part in _split_top_level("".join(body)):
-        words = part.split()
-        if not words or words[0].upper() in ("PRIMARY", "WATERMARK", "CONSTRAINT") or " AS " in f" {part.upper()} " \
-                or "METADATA" in part.upper():
-            continue
-        columns.append((words[0].strip("`"), " ".join(words[1:]).upper()))
-    return columns
-
-
-def _split_top_level(body: str) -> list[str]:
-    parts, depth, buf = [], 0, []
-    for ch in body:
-        if ch == "," and depth == 0:
-            parts.append("".join(buf).strip())
-            buf = []
-            continue
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        buf.append(ch)
-    parts.append("".join(buf).strip())
-    return [p for p in parts if p]
-
-
 def avro_schema(contract: AvroContract) -> dict[str, Any]:
-    """The Avro record schema of ``contract``, field for field from its sink table."""
+    """The Avro record schema of ``contract``, field for field from its row."""
     fields = []
-    for name, flink_type in sink_columns(contract.sql_file, contract.table):
+    for column in contract.row.columns:
+        name, flink_type = column.name, column.type
         if flink_type not in _AVRO_TYPES:
             raise ConfigError(
-                f"{contract.sql_file}: column {name} of {contract.table} has type {flink_type}, which has no "
+                f"udfs/schema.py: column {name} of row {contract.row.name} has type {flink_type}, which has no "
                 f"Avro mapping here ({', '.join(_AVRO_TYPES)}); add one to marketpipe/contracts/schemas.py"
             )
         # Key order as Avro's Java Schema.toString writes it, so the string Flink sends to the registry

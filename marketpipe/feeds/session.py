@@ -1,17 +1,19 @@
-"""US-equity regular sessions of the NYSE calendar (XNYS) for the synthetic clock.
+"""The synthetic feed's clock: it runs only during the regular sessions of the NYSE calendar (XNYS).
 
-Sessions come from exchange_calendars (udfs/market/calendar.py, the calendar the bar rules use): no
-weekend or holiday sessions, 13:00 closes on half days, so a synthetic feed never trades while the bar
-step would dead-letter its ticks as ``market_closed``. Times are aware datetimes or epoch nanoseconds
-UTC; New York time is used only to find session bounds.
+Sessions come from :mod:`udfs.market.calendar` (the owner of sessions, the calendar the bar rules use):
+no weekend or holiday sessions, 13:00 closes on half days, so a synthetic feed never trades while the
+bar step would dead-letter its ticks as ``market_closed``. Times are aware datetimes or epoch
+nanoseconds UTC; New York time is used only to find session bounds.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-NEW_YORK = ZoneInfo("America/New_York")
+from udfs.market.calendar import EXCHANGE_TZ, get_calendar
+
+CALENDAR = "XNYS"
+NEW_YORK = EXCHANGE_TZ
 SESSION_OPEN = time(9, 30)
 SESSION_CLOSE = time(16, 0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -31,12 +33,7 @@ def from_ns(ns: int) -> datetime:
 
 
 def _regular(day: date) -> tuple[int, int] | None:
-    from udfs.market.calendar import get_calendar
-
-    for slot in get_calendar("XNYS").day(day):
-        if slot.session == "regular":
-            return slot.start_ns, slot.end_ns
-    return None
+    return get_calendar(CALENDAR).regular(day)
 
 
 def is_trading_day(day: date) -> bool:
@@ -57,12 +54,7 @@ def session_bounds_ns(day: date) -> tuple[int, int]:
 
 def next_weekday(day: date) -> date:
     """The first trading day (NYSE calendar) after ``day``."""
-    day += timedelta(days=1)
-    for _ in range(30):  # the longest market closure in the calendar is far shorter
-        if is_trading_day(day):
-            return day
-        day += timedelta(days=1)
-    raise ValueError(f"no NYSE session within 30 days after {day}")
+    return get_calendar(CALENDAR).next_session(day)  # the longest market closure is far below its 30 days
 
 
 def default_start(now: datetime | None = None) -> datetime:

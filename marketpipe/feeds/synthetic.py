@@ -27,6 +27,7 @@ from tqdm import tqdm
 from marketpipe.exceptions import FeedError
 from marketpipe.feeds.session import NEW_YORK, SessionClock, default_start, from_ns
 from marketpipe.feeds.tick import HeartbeatSchedule, Tick, TickSink
+from marketpipe.rules.ticks import TickRules, end_heartbeat_ns, looks_valid, minute_start_ms, trade_of
 from udfs.bars.model import Trade
 
 # (symbol, plausible start price, annual volatility); earlier names trade more often.
@@ -50,7 +51,6 @@ TRADING_SECONDS_PER_YEAR = 252 * 6.5 * 3600
 JUMP_EVERY_S = 1800.0  # mean trading seconds between jumps of one symbol
 JUMP_SIGMA = 0.008  # log-size of a jump (~0.8%)
 HALF_SPREAD = 1e-4  # prints bounce within about a basis point of the mid
-FINAL_HEARTBEAT_S = 61.0  # past the last event: the last minute's window end plus one second
 _BLOCK = 4096
 
 
@@ -177,20 +177,22 @@ class SyntheticFeed:
         producer: TickSink,
         progress: bool = True,
         *,
-        watermark_slack: float = 5.0,
         flush_timeout: float | None = None,
         heartbeats: HeartbeatSchedule | None = None,
+        rules: TickRules | None = None,
     ) -> dict[str, Any]:
         """Send ticks when due in wall time for at most ``duration`` seconds, with heartbeats along the
         way (``heartbeats``; default every second and every 10,000 ticks, at the last event time sent),
-        then heartbeats at last event time + 61 s + ``watermark_slack`` so the last minute's bars close,
-        then flush (``flush_timeout`` None: the producer's delivery timeout).
+        then the end heartbeats (:func:`~marketpipe.rules.ticks.end_heartbeat_ns` of the last event time)
+        so the last minute's bars close, then flush (``flush_timeout`` None: the producer's delivery
+        timeout). ``rules`` (default: the settings' defaults) are the job's.
 
         A tick still behind schedule when the wall deadline passes is not sent. Returns
         ``{"ticks", "symbols" (sorted list), "first_ts", "last_ts", "heartbeat_ts", "wall_seconds",
-        "expected_bars" (set of (symbol, minute start epoch ms) of every tick), "trades" (per
-        symbol)}``.
+        "expected_bars" (set of (symbol, minute start epoch ms) of every tick the job cleans),
+        "trades" (those ticks per symbol)}``.
         """
+        rules = rules or TickRules()
         sent = 0
         seen: set[str] = set()
         bars: set[tuple[str, int]] = set()
@@ -223,12 +225,10 @@ class SyntheticFeed:
                 sent += 1
                 schedule.observe(tick.ts_ns)
                 seen.add(tick.symbol or "")
-                if tick.symbol and tick.ts_ns is not None:
-                    bars.add((tick.symbol, tick.ts_ns // 60_000_000_000 * 60_000))
-                    trades.setdefault(tick.symbol, []).append(Trade(
-                        tick.ts_ns, float(tick.price), int(tick.size), tick.exchange, tick.conditions, sent,
-                        tick.source,
-                    ))
+                if looks_valid(tick, rules):
+                    assert tick.symbol is not None and tick.ts_ns is not None
+                    bars.add((tick.symbol, minute_start_ms(tick.ts_ns)))
+                    trades.setdefault(tick.symbol, []).append(trade_of(tick, sent))
                 if first_ts is None:
                     first_ts = tick.ts_ns
                 last_ts = tick.ts_ns
@@ -241,7 +241,7 @@ class SyntheticFeed:
                     event = from_ns(last_ts or 0).astimezone(NEW_YORK)
                     bar.set_postfix_str(f"ticks={sent} event={event:%Y-%m-%d %H:%M:%S} NY")
             if last_ts is not None:
-                heartbeat_ts = last_ts + int((FINAL_HEARTBEAT_S + watermark_slack) * 1e9)
+                heartbeat_ts = end_heartbeat_ns(last_ts, rules)
                 producer.send_heartbeats(heartbeat_ts)
             producer.flush() if flush_timeout is None else producer.flush(flush_timeout)
             bar.n = min(time.monotonic() - t0, self.duration)

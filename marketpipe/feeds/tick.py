@@ -5,8 +5,9 @@ Wire contract (topic ``ticks.raw``; key = symbol as UTF-8, value = one UTF-8 JSO
     {"kind": "trade", "symbol": "AAPL", "ts_ns": 1718285400123456789, "price": 187.23,
      "size": 100, "exchange": "Q", "conditions": "@ F", "trade_id": "A1-42", "source": "synthetic"}
 
-The edge never drops or repairs a row: values are passed as found and ``02_clean.sql`` decides what is
-valid and dead-letters the rest with a reason. When the source timestamp could not be parsed, ``ts_ns``
+The edge never drops or repairs a row: values are passed as found and flink_sql/11_ticks_clean.sql
+decides what is valid and dead-letters the rest with a reason (its Python mirror:
+:mod:`marketpipe.rules.ticks`). When the source timestamp could not be parsed, ``ts_ns``
 is ``null`` and ``ts_raw`` carries the original text so the reason can show it. Heartbeats
 (``{"kind": "heartbeat", "ts_ns": N}``, key null, one per partition) only move the event-time watermark.
 """
@@ -15,16 +16,17 @@ from __future__ import annotations
 
 import json
 import math
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-# A ticker symbol after trimming and upper-casing: what the bars job accepts (rendered into
-# flink_sql/11_ticks_clean.sql as {{symbol_pattern}}; Python and Java regex alike).
-SYMBOL_PATTERN = "^[A-Z][A-Z0-9./-]{0,15}$"
-SYMBOL_RE = re.compile(SYMBOL_PATTERN)
+from marketpipe.rules.ticks import SYMBOL_PATTERN, SYMBOL_RE
+
+__all__ = [
+    "SYMBOL_PATTERN", "SYMBOL_RE", "HeartbeatSchedule", "RawNumber", "Tick", "TickSink", "heartbeat_json",
+    "normalize_conditions",
+]
 
 # Prices and sizes are JSON numbers when the source held a number, the original text otherwise.
 RawNumber = int | float | str | None

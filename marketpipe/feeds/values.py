@@ -1,7 +1,7 @@
 """Exact, never-raising conversion of one replay-file cell to a wire value.
 
 Every parser returns the value "as found" when it cannot convert: the edge passes rows on and the
-Flink job (``02_clean.sql``) dead-letters them with a reason. Timestamps are parsed with integer
+Flink job (flink_sql/11_ticks_clean.sql) dead-letters them with a reason. Timestamps are parsed with integer
 arithmetic so nanoseconds survive (a float holds epoch nanoseconds only to ~256 ns).
 """
 
@@ -13,7 +13,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
-from marketpipe.feeds.tick import RawNumber
+from marketpipe.feeds.tick import RawNumber, Tick, normalize_conditions
 
 _ISO = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d{1,9}))?\s*"
@@ -136,3 +136,19 @@ def parse_text(value: Any) -> str | None:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value).strip()
+
+
+def row_tick(row: dict[str, Any], source: str) -> Tick:
+    """One row's tick, bad values kept as found (the exact per-cell parsers; the reference for the fast path)."""
+    ts_ns, ts_raw = parse_ts(row["ts"])
+    return Tick(
+        symbol=parse_text(row["symbol"]),
+        ts_ns=ts_ns,
+        price=parse_number(row["price"]),
+        size=parse_size(row["size"]),
+        exchange=parse_text(row.get("exchange")),
+        conditions=normalize_conditions(parse_text(row.get("conditions"))),
+        trade_id=parse_text(row.get("trade_id")),
+        source=parse_text(row.get("source")) or source,  # a file may name each row's feed
+        ts_raw=ts_raw,
+    )

@@ -16,16 +16,14 @@ bars from Kafka: inside the ``bars`` job it would make the planner read the tick
 from __future__ import annotations
 
 import argparse
-import json
 import importlib
+import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from pathlib import Path
-
-from marketpipe.exceptions import ConfigError
 from marketpipe.jobs.sql import SQL_DIR, Statement, load_statements
+from marketpipe.rules.bar_config import bar_config
 from marketpipe.settings import Settings, load_settings
 
 JOBS = ("bars", "indicators")  # the streaming jobs `marketpipe jobs` manages
@@ -54,10 +52,10 @@ def table_config(settings: Settings, job: str) -> dict[str, str]:
         "python.fn-execution.bundle.time": "1000",
         # No table.exec.mini-batch: its assigner, put after the source, emits processing-time
         # watermarks that overtake the event-time ones the bar step waits on (measured: every trade late).
-        # Read by udfs/flink.py (IndicatorConfig); empty means TA-Lib's default periods.
+        # Read by udfs/flink/indicators.py (IndicatorConfig); empty means TA-Lib's default periods.
         "marketpipe.indicator-periods": json.dumps(settings.indicator_periods),
-        # Read by udfs/flink_bars.py: bar rules and reference data (docs/bars.md).
-        "marketpipe.bars": json.dumps(bar_config(settings)),
+        # Read by udfs/flink/bars.py: bar rules and reference data (docs/bars.md).
+        "marketpipe.bars": json.dumps(bar_config(settings).to_dict()),
     }
     if settings.source_idle_timeout_ms > 0:
         # Off by default: our producers heartbeat every partition, and an idle partition that wakes
@@ -66,57 +64,22 @@ def table_config(settings: Settings, job: str) -> dict[str, str]:
     return conf
 
 
-def bar_config(settings: Settings) -> dict[str, Any]:
-    """The bar engine's rules and reference files, as udfs/flink_bars.py reads them."""
-    return {
-        "rules": {
-            "grace_ms": settings.bars_grace_ms,
-            "empty_minutes": settings.bars_empty_minutes,
-            "ineligible_minutes": settings.bars_ineligible_minutes,
-            "extended_hours": settings.bars_extended_hours,
-            "pre_open": settings.bars_pre_open,
-            "post_close": settings.bars_post_close,
-            "closing_print_wait_ms": settings.bars_closing_print_wait_ms,
-            "outlier_fraction": settings.bars_outlier_fraction,
-            "unknown_conditions": settings.bars_unknown_conditions,
-        },
-        "conditions_file": _conditions_file(settings.conditions_table),
-        "feed_conditions_files": {
-            feed: _conditions_file(table) for feed, table in settings.conditions_tables_by_feed.items()
-        },
-        "symbols_file": str(settings.symbols_file) if settings.symbols_file else None,
-        "calendar": settings.calendar,
-        # The streaming bar step: the JVM port (default) or the Python reference engine.
-        "engine": settings.bars_engine,
-        # Where the JVM engine's session export is kept (udfs/flink_bars.py:calendar_file).
-        "reference_dir": str(settings.data_dir / "reference"),
-    }
-
-
-SHIPPED_CONDITION_TABLES = {"cta_utp": None}  # name -> path (None: the package's default table)
-
-
-def _conditions_file(table: str) -> str | None:
-    if table in SHIPPED_CONDITION_TABLES:
-        return SHIPPED_CONDITION_TABLES[table]
-    if not Path(table).is_file():
-        raise ConfigError(
-            f"conditions table {table!r} is neither a shipped table "
-            f"({', '.join(SHIPPED_CONDITION_TABLES)}) nor a file"
-        )
-    return str(Path(table).resolve())
-
-
 def build(t_env: Any, statements: Sequence[Statement]) -> Any:
-    """Execute DDL and bridges in order; return the statement set holding every INSERT."""
+    """Execute DDL and bridges in order (a bridge's outputs registered as the views its line names);
+    return the statement set holding every INSERT."""
     statement_set = t_env.create_statement_set()
     inserts = 0
     for st in statements:
         try:
             if st.bridge is not None:
                 func = _resolve(st.bridge.module, st.bridge.function)
-                table = func(t_env, t_env.from_path(st.bridge.input_view))
-                t_env.create_temporary_view(st.bridge.view, table)
+                out = func(t_env, t_env.from_path(st.bridge.input_view))
+                tables = out if isinstance(out, tuple) else (out,)
+                if len(tables) != len(st.bridge.views):
+                    raise RuntimeError(f"{st.bridge.module}:{st.bridge.function} returned {len(tables)} "
+                                       f"table(s) for the views {', '.join(st.bridge.views)}")
+                for view, table in zip(st.bridge.views, tables, strict=True):
+                    t_env.create_temporary_view(view, table)
             elif st.is_insert:
                 statement_set.add_insert_sql(st.sql)
                 inserts += 1

@@ -4,10 +4,12 @@ The SQL files hold the pipeline; this module only fills ``{{variables}}`` from :
 (connector options that differ between the local stack and production live there, not in copies
 of the SQL) and splits each file into statements. A comment line of the form::
 
-    -- @python <new_view> = <module>:<function>(<input_view>)
+    -- @python <new_view>[, <more_views>...] = <module>:<function>(<input_view>)
 
-marks the one step that is not SQL: ``function(t_env, input_table) -> Table`` is called and its
-result registered as ``new_view`` for the files that follow.
+marks the one step that is not SQL: ``function(t_env, input_table)`` is called and its result
+registered as ``new_view`` for the files that follow (a function with more outputs returns a tuple of
+tables, one per view named, in order: nothing is registered that the SQL does not name). The first line of each file,
+``-- @jobs: <job>, ...``, says which jobs run it (:func:`job_files`).
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 from marketpipe.contracts.schemas import flink_value_options
 from marketpipe.exceptions import ConfigError
-from marketpipe.feeds.tick import SYMBOL_PATTERN
 from marketpipe.kafka_security import flink_table_options
+from marketpipe.rules.ticks import SYMBOL_PATTERN, TickRules
 from marketpipe.settings import REPO_ROOT, Settings
+from udfs.schema import flink_variables
 
 SQL_DIR = REPO_ROOT / "flink_sql"
 # Kafka transactions of the exactly-once sinks: below the broker's transaction.max.timeout.ms (15 min
@@ -31,7 +33,7 @@ KAFKA_TRANSACTION_TIMEOUT_MS = 600_000
 
 _VAR = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 _BRIDGE = re.compile(
-    r"^--\s*@python\s+(?P<view>\w+)\s*=\s*(?P<module>[\w.]+):(?P<func>\w+)\((?P<input>\w+)\)\s*$"
+    r"^--\s*@python\s+(?P<views>\w+(?:\s*,\s*\w+)*)\s*=\s*(?P<module>[\w.]+):(?P<func>\w+)\((?P<input>\w+)\)\s*$"
 )
 
 
@@ -43,6 +45,12 @@ class Bridge:
     module: str
     function: str
     input_view: str
+    more_views: tuple[str, ...] = ()  # the function's further outputs, in order (e.g. ticks_unbarred)
+
+    @property
+    def views(self) -> tuple[str, ...]:
+        """Every view the step registers, in the order of the function's outputs."""
+        return (self.view, *self.more_views)
 
 
 @dataclass(frozen=True)
@@ -61,8 +69,14 @@ class Statement:
 
 
 def template_variables(settings: Settings) -> dict[str, str]:
-    """Values for ``{{name}}`` placeholders in ``flink_sql/``."""
-    return {
+    """Values for ``{{name}}`` placeholders in ``flink_sql/``.
+
+    Besides the settings: each row's columns and key from :mod:`udfs.schema` (``{{bar_columns_ddl}}``,
+    ``{{bar_columns}}``, ``{{bar_key}}``, ..., :func:`udfs.schema.flink_variables`) and
+    ``{{jdbc_sink_options}}``, the options every PostgreSQL sink shares (all but its ``table-name``).
+    """
+    rules = TickRules.from_settings(settings)
+    variables = {
         "iceberg_catalog": settings.iceberg_catalog,
         "jdbc_url": settings.jdbc_url,
         # The JDBC sinks: pgjdbc sends a flushed batch of upserts as multi-row INSERTs, not one per row.
@@ -79,15 +93,14 @@ def template_variables(settings: Settings) -> dict[str, str]:
         "topic_rollups": settings.topic_rollups,
         "topic_bars": settings.topic_bars,
         "topic_signals": settings.topic_signals,
-        "watermark_delay_s": f"{settings.watermark_delay_ms / 1000:.3f}",
+        "watermark_delay_s": rules.watermark_delay_s,
         "jdbc_flush_interval_ms": str(settings.jdbc_flush_interval_ms),
         "timeframe": settings.indicator_timeframe,
         "pg_schema": settings.postgres_schema,
         "lake_gold": settings.lake_gold,
         "backfill_path": str(settings.backfill_path or ""),
-        "min_event_time_ms": str(
-            int(datetime.combine(settings.min_event_time, datetime.min.time(), UTC).timestamp() * 1000)
-        ),
+        # The cleaning bounds (11_ticks_clean.sql), as their Python mirror marketpipe.rules.ticks reads them.
+        "min_event_time_ms": str(rules.min_event_time_ms),
         "max_future_s": str(settings.max_future_s),
         "symbol_pattern": SYMBOL_PATTERN,
         "max_price": repr(float(settings.max_price)),
@@ -102,7 +115,16 @@ def template_variables(settings: Settings) -> dict[str, str]:
         "value_format_rollups": flink_value_options(settings, settings.topic_rollups, sink=True),
         "value_format_signals": flink_value_options(settings, settings.topic_signals, sink=True),
         "value_format_bars_source": flink_value_options(settings, settings.topic_bars, sink=False),
+        **flink_variables(),
     }
+    # Upserts flushed every jdbc_flush_interval_ms, after 500 rows and on every checkpoint.
+    variables["jdbc_sink_options"] = render(
+        "'connector' = 'jdbc', 'url' = '{{jdbc_sink_url}}', "
+        "'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}', "
+        "'sink.buffer-flush.interval' = '{{jdbc_flush_interval_ms}}ms', 'sink.buffer-flush.max-rows' = '500'",
+        variables,
+    )
+    return variables
 
 
 def render(text: str, variables: Mapping[str, str], *, source: str = "<sql>") -> str:
@@ -144,16 +166,17 @@ def split_statements(text: str, *, source: str = "<sql>") -> Iterator[Statement]
             comment = text[i:end].strip()
             bridge = _BRIDGE.match(comment)
             if bridge:
+                views = [v.strip() for v in bridge["views"].split(",")]
                 if "".join(buf).strip():
                     raise ConfigError(f"{source}:{line}: @python directive inside a statement")
                 yield Statement(
                     source,
                     line,
                     comment,
-                    Bridge(bridge["view"], bridge["module"], bridge["func"], bridge["input"]),
+                    Bridge(views[0], bridge["module"], bridge["func"], bridge["input"], tuple(views[1:])),
                 )
                 buf = []
-            elif comment.startswith("-- @"):
+            elif comment.startswith("-- @") and not _JOBS_HEADER.match(comment):
                 raise ConfigError(f"{source}:{line}: malformed directive {comment!r}")
             i = end
             continue
@@ -176,29 +199,43 @@ def split_statements(text: str, *, source: str = "<sql>") -> Iterator[Statement]
         raise ConfigError(f"{source}:{start_line}: statement without a terminating ';'")
 
 
-# Which files each job runs: the shared catalog file, then its own decade, in file-name order.
-# The batch backfill runs the indicator files with a file source instead of Kafka and no topic sink.
-JOB_FILES = {
-    "bars": ("0", "1"), "indicators": ("0", "2"), "backfill": ("0", "2"), "backfill-ticks": ("0", "1"),
-}
-# Batch jobs run the streaming job's files with their Kafka sources and sinks swapped for these
-# (None: left out).
-BATCH_REPLACES = {
-    "backfill": {"20_bars_source.sql": "backfill/20_bars_file.sql", "24_signals_topic.sql": None},
-    "backfill-ticks": {"10_ticks_source.sql": "backfill/10_ticks_file.sql", "14_bars_topics_lake.sql": None},
-}
+# The jobs. Each flink_sql/ file says which of them it belongs to in its first line:
+#
+#     -- @jobs: bars, backfill-ticks
+#
+# A job runs its files in file-name order (the number before the first `_`), flink_sql/backfill/ included:
+# the batch jobs read a file instead of Kafka (backfill/10, backfill/20 in place of 10, 20) and write no
+# topic (they are not listed in 14 and 24).
+JOBS = ("bars", "indicators", "backfill", "backfill-ticks")
+_JOBS_HEADER = re.compile(r"^--\s*@jobs:\s*(?P<jobs>[\w\s,-]+?)\s*$")
+
+
+def file_jobs(path: Path) -> tuple[str, ...]:
+    """The jobs a flink_sql file belongs to, from its ``-- @jobs:`` first line; ConfigError without one."""
+    with path.open() as f:
+        first = f.readline().strip()
+    m = _JOBS_HEADER.match(first)
+    if not m:
+        raise ConfigError(f"{path}: the first line must name its jobs, e.g. '-- @jobs: bars' (got {first!r})")
+    jobs = tuple(j.strip() for j in m["jobs"].split(",") if j.strip())
+    unknown = [j for j in jobs if j not in JOBS]
+    if unknown:
+        raise ConfigError(f"{path}: unknown job(s) {', '.join(unknown)}; jobs are {', '.join(JOBS)}")
+    return jobs
 
 
 def job_files(job: str, sql_dir: Path = SQL_DIR) -> list[Path]:
-    """The ``flink_sql/`` files of ``job`` in the order they run."""
-    if job not in JOB_FILES:
-        raise ConfigError(f"unknown job {job!r}; jobs are {', '.join(JOB_FILES)}")
-    files = sorted(p for p in sql_dir.glob("*.sql") if p.name[:1] in JOB_FILES[job])
-    if job in BATCH_REPLACES:
-        swapped = [BATCH_REPLACES[job].get(p.name, p.name) for p in files]
-        files = [sql_dir / name for name in swapped if name is not None]
+    """The ``flink_sql/`` files of ``job`` in the order they run (their ``-- @jobs:`` headers)."""
+    if job not in JOBS:
+        raise ConfigError(f"unknown job {job!r}; jobs are {', '.join(JOBS)}")
+    candidates = [*sql_dir.glob("*.sql"), *sql_dir.glob("*/*.sql")]
+    files = sorted((p for p in candidates if job in file_jobs(p)), key=lambda p: (p.name, str(p)))
     if not files:
         raise ConfigError(f"no .sql files for job {job!r} in {sql_dir}")
+    names = [p.name for p in files]
+    clash = {n for n in names if names.count(n) > 1}
+    if clash:
+        raise ConfigError(f"job {job!r} has two files named {', '.join(sorted(clash))} in {sql_dir}")
     return files
 
 

@@ -1,4 +1,4 @@
-"""The daily-bar contract every loader returns, and :func:`get_loader`, the one way to pick a loader.
+"""The daily-bar contract every loader returns (:func:`~marketpipe.loaders.sources.get_loader` picks one).
 
 A :class:`DailyBar` is one regular-session OHLCV row of one symbol, as the provider states it; it
 maps one-to-one onto the ``daily_bars`` table (``bar_start`` is derived from the exchange calendar
@@ -10,17 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
-
-from marketpipe.exceptions import ConfigError
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-
-    from marketpipe.settings import Settings
-
-SOURCES = ("stooq", "tiingo", "file")
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,26 +76,3 @@ class DailyLoader(Protocol):
     def load(self, symbols: Sequence[str], start: date, end: date) -> list[DailyBar]:
         """Bars of ``symbols`` with ``start <= session_date <= end``, sorted by symbol and date."""
         ...
-
-
-def get_loader(
-    source: str, settings: Settings, *, path: Path | None = None, on_bad_symbol: Literal["raise", "skip"] = "raise"
-) -> DailyLoader:
-    """The loader called ``source`` ("stooq", "tiingo" or "file"; ``file`` needs ``path``).
-
-    ``on_bad_symbol="skip"`` turns unknown symbols into rejects instead of a :class:`BadSymbolError`.
-    """
-    # Imported here because the loader modules import this one for DailyBar.
-    from marketpipe.loaders.files import FileLoader
-    from marketpipe.loaders.stooq import StooqLoader
-    from marketpipe.loaders.tiingo import TiingoLoader
-
-    if source == "stooq":
-        return StooqLoader.from_settings(settings, on_bad_symbol=on_bad_symbol)
-    if source == "tiingo":
-        return TiingoLoader.from_settings(settings, on_bad_symbol=on_bad_symbol)
-    if source == "file":
-        if path is None:
-            raise ConfigError("the file loader needs a path (--file)")
-        return FileLoader(Path(path), calendar=settings.daily_calendar, on_bad_symbol=on_bad_symbol)
-    raise ConfigError(f"unknown daily-bar source {source!r}; expected one of {', '.join(SOURCES)}")

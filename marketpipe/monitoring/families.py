@@ -83,7 +83,7 @@ class Families:
     def __init__(self) -> None:
         self._families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
 
-    def add(self, name: str, value: float, **labels: str | int) -> None:
+    def add(self, name: str, value: float, **labels: str | float) -> None:
         """Add one sample; ``labels`` must be exactly the catalogue's label names of ``name``."""
         spec = CATALOGUE[name]
         if set(labels) != set(spec.labels):

@@ -19,8 +19,9 @@ backpressure_seconds}_total``, ``marketpipe_collector_buffer_high_water`` and
 
 Counters are read from :class:`~marketpipe.feeds.producer.TickProducer` at scrape time, not kept twice.
 :func:`start` serves them with prometheus_client on ``settings.listen_host`` and
-``settings.feed_metrics_port`` (default 0: the kernel picks a free one) and registers the target for Prometheus' file-based discovery as
-``<run_dir>/prometheus/targets/feed-<pid>.json`` (written atomically; removed at exit, on SIGTERM too).
+``settings.feed_metrics_port`` (default 0: the kernel picks a free one) and registers the target for
+Prometheus' file-based discovery as ``<run_dir>/prometheus/targets/feed-<pid>.json`` (written atomically;
+removed at exit, on SIGTERM too).
 """
 
 from __future__ import annotations
@@ -204,12 +205,14 @@ def start(settings: Settings, feed: str, producer: object) -> FeedMetrics | None
         return None
     metrics = FeedMetrics(feed)
     try:
-        server, _thread = start_http_server(settings.feed_metrics_port, addr=settings.listen_host, registry=metrics.registry)
+        server, _thread = start_http_server(
+            settings.feed_metrics_port, addr=settings.listen_host, registry=metrics.registry
+        )
     except OSError as exc:
         log.warning("feed metrics not served (%s): the feed runs without them", exc)
         return None
     use_metrics(metrics)
-    global _current  # noqa: PLW0603 - one feed per process; collector_observer() finds it here
+    global _current
     _current = metrics
     port = int(server.server_port)
     path = target_file(settings)

@@ -3,15 +3,15 @@
 Every query is bounded in cost on large tables, with a 2 s ``statement_timeout`` as the backstop:
 
 * per symbol (``bars_emitted``, ``bar_last_end_seconds``, ``symbol_in_session``, ``bars_expected``):
-  the symbols come from a loose index scan of ``bars_1m``'s primary key (symbol, bar_start) — one
+  the symbols come from a loose index scan of ``bars``' primary key (symbol, timeframe, bar_start) — one
   index probe per symbol, not a scan of the table — then, per symbol, its newest bar (one probe) and
   the count of keys between its session day's first and last segment bounds from the calendar (an
   index-only range scan of at most 960 keys per symbol);
 * ``bar_latency_seconds``: the same per-symbol key ranges, limited to bars that started in the last
   5 minutes plus the grace period and the closing-print wait (only those can have been committed in
   the last 5 minutes as live bars; replays and backfills of old days are not live latency);
-* ``bar_revisions_total``: ``sum(revision) WHERE revision > 0``, read from the partial index
-  ``bars_<tf>_revised`` (postgres_schema.sql; revisions are rare);
+* ``bar_revisions_total``: ``sum(revision) WHERE revision > 0`` per timeframe of ``bars``, read from
+  the partial index ``bars_revised`` (postgres_schema.sql; revisions are rare);
 * ``ticks_dead_lettered_total``/``ticks_late_total`` and ``tick_accounting_balanced``: aggregates over
   ``ticks_dlq`` (index ``ticks_dlq_stage_reason``; the view tick_accounting counts it per partition):
   linear in dead letters, which a healthy feed keeps few. tick_counts has one row per partition.
@@ -29,8 +29,8 @@ from typing import Any
 
 import psycopg
 
-from marketpipe.jobs.pipeline import bar_config
 from marketpipe.monitoring.families import Families
+from marketpipe.rules.bar_config import bar_config
 from marketpipe.settings import Settings
 from udfs.bars.config import Reference
 from udfs.bars.model import LATE, MINUTE_NS, TIMEFRAMES
@@ -39,12 +39,15 @@ LATENCY_WINDOW = timedelta(minutes=5)
 QUANTILES = (0.5, 0.99)
 REGULAR = "regular"  # SessionSlot.session of the regular segment (udfs.market.calendar)
 
-# One row per symbol of bars_1m, by skipping through the primary key (a loose index scan).
+# One row per symbol of the 1m bars, by skipping through the primary key of `bars` (symbol, timeframe,
+# bar_start) (a loose index scan). These read `bars` itself, not the view bars_1m: LATENCY_SQL needs
+# the row's xmin, which a view does not have.
 _SYMBOLS = """
 WITH RECURSIVE syms(symbol) AS (
-    (SELECT symbol FROM bars_1m ORDER BY symbol LIMIT 1)
+    (SELECT symbol FROM bars WHERE timeframe = '1m' ORDER BY symbol LIMIT 1)
     UNION ALL
-    SELECT (SELECT b.symbol FROM bars_1m b WHERE b.symbol > s.symbol ORDER BY b.symbol LIMIT 1)
+    SELECT (SELECT b.symbol FROM bars b WHERE b.symbol > s.symbol AND b.timeframe = '1m'
+            ORDER BY b.symbol LIMIT 1)
     FROM syms s WHERE s.symbol IS NOT NULL
 )"""
 
@@ -53,8 +56,8 @@ LAST_BARS_SQL = _SYMBOLS + """
 SELECT s.symbol, last.bar_end, last.session_date
 FROM syms s
 CROSS JOIN LATERAL (
-    SELECT bar_end, session_date FROM bars_1m b
-    WHERE b.symbol = s.symbol ORDER BY b.bar_start DESC LIMIT 1
+    SELECT bar_end, session_date FROM bars b
+    WHERE b.symbol = s.symbol AND b.timeframe = '1m' ORDER BY b.bar_start DESC LIMIT 1
 ) last
 WHERE s.symbol IS NOT NULL
 """
@@ -62,8 +65,9 @@ WHERE s.symbol IS NOT NULL
 # Bars per symbol in [lo, hi): the bounds of its session day from the calendar, so the count is an
 # index-only range scan of the primary key (no heap rows read to check session_date).
 SESSION_COUNTS_SQL = """
-SELECT k.symbol, (SELECT count(*) FROM bars_1m b
-                  WHERE b.symbol = k.symbol AND b.bar_start >= k.lo AND b.bar_start < k.hi)
+SELECT k.symbol, (SELECT count(*) FROM bars b
+                  WHERE b.symbol = k.symbol AND b.timeframe = '1m' AND b.bar_start >= k.lo
+                    AND b.bar_start < k.hi)
 FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[]) AS k(symbol, lo, hi)
 """
 
@@ -73,8 +77,8 @@ FROM (
     SELECT extract(epoch FROM c.committed - b.bar_end)::float8 AS latency
     FROM syms s
     CROSS JOIN LATERAL (
-        SELECT xmin, bar_end FROM bars_1m b
-        WHERE b.symbol = s.symbol AND b.bar_start >= now() - %(candidates)s::interval
+        SELECT xmin, bar_end FROM bars b
+        WHERE b.symbol = s.symbol AND b.timeframe = '1m' AND b.bar_start >= now() - %(candidates)s::interval
     ) b
     CROSS JOIN LATERAL (SELECT pg_xact_commit_timestamp(b.xmin) AS committed) c
     WHERE s.symbol IS NOT NULL AND c.committed >= now() - %(window)s::interval
@@ -196,10 +200,10 @@ class PostgresSource:
                 "SELECT kafka_partition, balanced FROM tick_accounting ORDER BY 1"
             ).fetchall():
                 out.add("marketpipe_tick_accounting_balanced", 1.0 if balanced else 0.0, partition=partition)
+            revisions = dict(conn.execute(
+                "SELECT timeframe, sum(revision) FROM bars WHERE revision > 0 GROUP BY timeframe").fetchall())
             for tf in TIMEFRAMES:
-                total = conn.execute(
-                    f"SELECT coalesce(sum(revision), 0) FROM bars_{tf} WHERE revision > 0").fetchone()
-                out.add("marketpipe_bar_revisions_total", total[0] if total else 0, timeframe=tf)
+                out.add("marketpipe_bar_revisions_total", revisions.get(tf, 0), timeframe=tf)
             rows = self._symbol_rows(conn)
             candidates = LATENCY_WINDOW + timedelta(
                 milliseconds=s.bars_grace_ms + s.bars_closing_print_wait_ms, minutes=5)

@@ -180,7 +180,7 @@ class FlinkService:
             if src.is_file():
                 _copy_if_changed(src, home / "bin" / src.name)
 
-        jars = sorted((dist / "lib").glob("*.jar")) + [python_jar] + self._connector_jars()
+        jars = [*sorted((dist / "lib").glob("*.jar")), python_jar, *self._connector_jars()]
         _sync_links(home / "lib", {j.name: j for j in jars})
         _sync_links(home / "opt", {j.name: j for j in sorted((dist / "opt").glob("*.jar"))})
         _link(home / "plugins", dist / "plugins")

@@ -52,7 +52,7 @@ def ensure_jars(settings: Settings) -> None:
         for old in (*lib_dir(settings, module).glob("*.jar"), *_agent_dir(settings, module).glob("*.jar")):
             old.unlink()
     pom = settings.jvm_dir / "pom.xml"
-    proc = subprocess.run(  # noqa: S603 - fixed argv
+    proc = subprocess.run(
         [mvn, "-B", "-q", "-f", str(pom), "package"],
         capture_output=True,
         text=True,
@@ -90,7 +90,9 @@ def registry_jar(settings: Settings) -> Path:
     """The Apicurio Registry runner jar (``java -jar``; its dependencies sit in ``lib/`` beside it)."""
     jars = [j for j in _jars(lib_dir(settings, "registry")) if j.name.endswith("-runner.jar")]
     if not jars:
-        raise InstallError(f"no Apicurio Registry runner jar in {lib_dir(settings, 'registry')}; run ensure_jars() first")
+        raise InstallError(
+            f"no Apicurio Registry runner jar in {lib_dir(settings, 'registry')}; run ensure_jars() first"
+        )
     return jars[-1]
 
 

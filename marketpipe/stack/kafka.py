@@ -13,7 +13,7 @@ import subprocess
 import uuid
 
 from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]  # re-exported
+from confluent_kafka.admin import AdminClient, NewTopic
 
 from marketpipe.exceptions import InstallError, ServiceError
 from marketpipe.kafka_security import librdkafka_config
@@ -198,7 +198,7 @@ class KafkaService:
 
     def _format(self, java: str) -> None:
         cluster_id = self._cluster_id()
-        proc = subprocess.run(  # noqa: S603 - argv built here
+        proc = subprocess.run(
             [
                 java,
                 # A one-shot tool: the C1 compiler and the serial collector start it faster.

@@ -10,6 +10,10 @@ for a SCRAM password over TCP and over the socket, except that the database supe
 logs in over the socket by ``peer`` authentication, mapped (``pg_ident.conf``) only from the OS users
 that run the server and marketpipe, who could read its data files anyway. The socket directory is
 private to the server's OS user. The app role owns the database but is no superuser.
+
+Beside this module: :mod:`~marketpipe.stack.pg_access` (the access files and the BI role),
+:mod:`~marketpipe.stack.pg_binaries` (finding or installing the server), and
+:mod:`~marketpipe.stack.pg_schema` (the serving tables).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import pwd
 import shutil
 import stat
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import psycopg
@@ -27,32 +31,16 @@ from psycopg import sql
 
 from marketpipe.exceptions import InstallError, ServiceError
 from marketpipe.settings import Settings
-from marketpipe.stack import process
+from marketpipe.stack import pg_access, pg_schema, process
+from marketpipe.stack.pg_access import IDENT_MAP, SUPERUSER, hba_conf, ident_conf, scram_verifier
+from marketpipe.stack.pg_binaries import ensure_bindir, find_bindir
 from marketpipe.stack.process import ServiceStatus
 
-PREFERRED_MAJOR = "15"
-BIN_ROOT = Path("/usr/lib/postgresql")
-ETC_ROOT = Path("/etc/postgresql")
-SCHEMA_FILE = Path(__file__).with_name("postgres_schema.sql")
-SUPERUSER = "postgres"
-# The schema dbt builds its marts in (dbt_project/macros/generate_schema_name.sql); the BI role reads it.
-MARTS_SCHEMA = "marts"
+__all__ = ["IDENT_MAP", "SUPERUSER", "PostgresService", "ensure_bindir", "find_bindir", "hba_conf", "ident_conf"]
+
 START_TIMEOUT_S = 60.0
 # The socket directory: only the server's OS user (and root) may reach the socket in it.
 SOCKET_DIR_MODE = 0o700
-# pg_ident.conf map of the OS users that may log in as the superuser over the socket.
-IDENT_MAP = "marketpipe"
-# Large-object functions that create objects (or read/write server files); PUBLIC may run the first
-# three by default, which would let a read-only role write. Nothing in the pipeline uses large objects.
-LARGE_OBJECT_FUNCTIONS = (
-    "lo_from_bytea(oid, bytea)",
-    "lo_create(oid)",
-    "lo_creat(integer)",
-    "lo_import(text)",
-    "lo_import(text, oid)",
-    "lo_export(oid, text)",
-)
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 # sockaddr_un.sun_path is 108 bytes including the NUL; a longer socket path fails at bind().
 _MAX_SOCKET_PATH = 107
 
@@ -124,7 +112,7 @@ class PostgresService:
             return False
         bindir = find_bindir()
         if bindir is not None:
-            subprocess.run(  # noqa: S603 - argv built here
+            subprocess.run(
                 self._as_postgres(
                     [str(bindir / "pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "fast", "-w", "-t", "60"]
                 ),
@@ -151,57 +139,14 @@ class PostgresService:
         return ServiceStatus(self.name, f"{s.host}:{s.postgres_port}", pid, healthy, detail)
 
     def apply_schema(self) -> None:
-        """Run ``postgres_schema.sql`` (idempotent ``CREATE ... IF NOT EXISTS``) as the app user."""
-        try:
-            with psycopg.connect(self.settings.postgres_dsn, connect_timeout=5) as conn:
-                conn.execute(SCHEMA_FILE.read_bytes())  # no parameters: several statements are allowed
-        except psycopg.Error as exc:
-            raise ServiceError(f"postgres: applying {SCHEMA_FILE.name} failed: {exc}") from exc
+        """Create or upgrade the serving tables (:mod:`~marketpipe.stack.pg_schema`), then the BI role."""
+        pg_schema.apply_schema(self.settings)
         self.provision_bi_role()
 
     def provision_bi_role(self) -> None:
-        """Create (or reset) the read-only BI login: CONNECT, and SELECT on the ``marts`` schema only.
-
-        Runs as the superuser over the cluster's socket because the app role may not create roles.
-        The role owns nothing and gets no grant on ``public`` or ``staging``; SELECT on tables dbt
-        creates in ``marts`` later comes from the app role's default privileges (dbt also grants on
-        every run, see dbt_project/macros/grant_marts_to_bi.sql). PostgreSQL 15 already denies
-        CREATE on ``public`` to PUBLIC; TEMPORARY is revoked here, and so is EXECUTE on the functions
-        that create large objects (:data:`LARGE_OBJECT_FUNCTIONS`), so the role cannot write at all.
-        Read-only by default transaction is a second guard, not the boundary (a session may unset it).
-        """
-        s = self.settings
-        bi, app = sql.Identifier(s.bi_user), sql.Identifier(s.postgres_user)
-        db, marts = sql.Identifier(s.postgres_db), sql.Identifier(MARTS_SCHEMA)
-        lo_functions = sql.SQL(", ").join(sql.SQL(f) for f in LARGE_OBJECT_FUNCTIONS)
-        try:
-            with self._superuser_conn(dbname=s.postgres_db) as conn:
-                exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (s.bi_user,)).fetchone()
-                conn.execute(
-                    sql.SQL(
-                        "{} ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT NOREPLICATION "
-                        "NOBYPASSRLS PASSWORD {}"
-                    ).format(
-                        sql.SQL("ALTER" if exists else "CREATE"),
-                        bi,
-                        sql.Literal(_scram_verifier(conn, s.bi_user, s.bi_password.get_secret_value())),
-                    )
-                )
-                for stmt in (
-                    "ALTER ROLE {bi} SET default_transaction_read_only = on",
-                    "ALTER ROLE {bi} SET search_path = {marts}",
-                    "REVOKE ALL ON DATABASE {db} FROM PUBLIC",
-                    "REVOKE EXECUTE ON FUNCTION {lo} FROM PUBLIC",
-                    "GRANT CONNECT ON DATABASE {db} TO {bi}",
-                    "CREATE SCHEMA IF NOT EXISTS {marts} AUTHORIZATION {app}",
-                    "GRANT USAGE ON SCHEMA {marts} TO {bi}",
-                    "GRANT SELECT ON ALL TABLES IN SCHEMA {marts} TO {bi}",
-                    "ALTER DEFAULT PRIVILEGES FOR ROLE {app} IN SCHEMA {marts} "
-                    "GRANT SELECT ON TABLES TO {bi}",
-                ):
-                    conn.execute(sql.SQL(stmt).format(bi=bi, app=app, db=db, marts=marts, lo=lo_functions))
-        except psycopg.Error as exc:
-            raise ServiceError(f"postgres: provisioning the BI role {s.bi_user} failed: {exc}") from exc
+        """Create (or reset) the read-only BI login (:func:`marketpipe.stack.pg_access.provision_bi_role`)."""
+        with self._superuser_conn(dbname=self.settings.postgres_db) as conn:
+            pg_access.provision_bi_role(conn, self.settings)
 
     # --- internals -------------------------------------------------------------------------------
 
@@ -250,14 +195,14 @@ class PostgresService:
 
     def _postgres_can_enter(self, directory: Path) -> bool:
         return (
-            subprocess.run(  # noqa: S603 - argv built here
+            subprocess.run(
                 self._as_postgres(["test", "-x", str(directory)]), capture_output=True, check=False
             ).returncode
             == 0
         )
 
     def _initdb(self, bindir: Path) -> None:
-        proc = subprocess.run(  # noqa: S603 - argv built here
+        proc = subprocess.run(
             self._as_postgres(
                 [
                     str(bindir / "initdb"),
@@ -416,7 +361,7 @@ class PostgresService:
                     ).format(
                         sql.SQL("ALTER" if exists else "CREATE"),
                         sql.Identifier(user),
-                        sql.Literal(_scram_verifier(conn, user, s.postgres_password.get_secret_value())),
+                        sql.Literal(scram_verifier(conn, user, s.postgres_password.get_secret_value())),
                     )
                 )
                 if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).fetchone() is None:
@@ -431,109 +376,6 @@ class PostgresService:
                 conn.execute("REVOKE CONNECT, TEMPORARY ON DATABASE postgres, template1 FROM PUBLIC")
         except psycopg.Error as exc:
             raise ServiceError(f"postgres: creating role {user} / database {db} failed: {exc}") from exc
-
-
-def hba_conf(host: str) -> str:
-    """``pg_hba.conf``: a SCRAM password everywhere, except the superuser on the socket (``peer``).
-
-    The superuser has no password, so it cannot log in over TCP at all; rejecting it there says so.
-    TCP is accepted from loopback only when the server listens on loopback (the local stack).
-    """
-    addresses = ["127.0.0.1/32", "::1/128"] if host in _LOOPBACK or host.startswith("127.") else ["all"]
-    rows = [
-        ("local", "all", SUPERUSER, "", f"peer map={IDENT_MAP}"),
-        ("local", "all", "all", "", "scram-sha-256"),
-        *(("host", "all", SUPERUSER, a, "reject") for a in addresses),
-        *(("host", "all", "all", a, "scram-sha-256") for a in addresses),
-    ]
-    lines = [f"{t:<7} {d:<5} {u:<10} {a:<14} {m}".rstrip() for t, d, u, a, m in rows]
-    return (
-        "# Written by marketpipe on every start (marketpipe/stack/postgres.py, docs/security.md).\n"
-        "# TYPE DATABASE USER      ADDRESS        METHOD\n" + "\n".join(lines) + "\n"
-    )
-
-
-def ident_conf(os_users: Iterable[str]) -> str:
-    """``pg_ident.conf``: the OS users that may log in as the superuser by ``peer``."""
-    lines = [f"{IDENT_MAP} {u} {SUPERUSER}" for u in dict.fromkeys(os_users)]
-    return (
-        "# Written by marketpipe on every start: OS users that may be the superuser over the socket.\n"
-        "# MAPNAME SYSTEM-USERNAME PG-USERNAME\n" + "\n".join(lines) + "\n"
-    )
-
-
-def _scram_verifier(conn: psycopg.Connection[tuple[object, ...]], user: str, password: str) -> str:
-    """The SCRAM verifier of ``password``, computed by libpq on the client.
-
-    The clear text never reaches the server, whose log would otherwise show it in a failed
-    ``ALTER ROLE ... PASSWORD`` statement (and pg_stat_activity while it runs).
-    """
-    return conn.pgconn.encrypt_password(password.encode(), user.encode(), b"scram-sha-256").decode()
-
-
-def find_bindir() -> Path | None:
-    """``/usr/lib/postgresql/<major>/bin`` with a server binary, preferring 15, else the newest."""
-    candidates = sorted(
-        (p for p in BIN_ROOT.glob("*/bin") if (p / "postgres").exists()),
-        key=lambda p: (p.parent.name == PREFERRED_MAJOR, _major(p)),
-    )
-    return candidates[-1] if candidates else None
-
-
-def ensure_bindir() -> Path:
-    """:func:`find_bindir`, installing Debian's ``postgresql`` package first when nothing is found."""
-    bindir = find_bindir()
-    if bindir is None:
-        _install_postgresql()
-        bindir = find_bindir()
-    if bindir is None:
-        raise InstallError(f"apt-get installed postgresql but no server binaries appeared under {BIN_ROOT}")
-    return bindir
-
-
-def _install_postgresql() -> None:
-    """``apt-get install postgresql``, then stop and park the system cluster that the package creates.
-
-    Debian's postinst creates a ``main`` cluster and starts it on 5432 (and on every boot). We run our
-    own cluster on our own port and data dir, so that second server would only hold memory and the
-    default port. We park it only when this call did the installing: a cluster that was already
-    there belongs to someone else.
-    """
-    if os.geteuid() != 0:
-        raise InstallError(
-            f"PostgreSQL server binaries not found under {BIN_ROOT}; install them as root "
-            "(apt-get install -y postgresql) and run again"
-        )
-    if shutil.which("apt-get") is None:
-        raise InstallError(
-            f"PostgreSQL not found under {BIN_ROOT} and apt-get is not available to install it"
-        )
-    before = set(ETC_ROOT.glob("*/*"))
-    for args in (["update"], ["install", "-y", "postgresql"]):
-        proc = subprocess.run(  # noqa: S603 - fixed argv
-            ["env", "DEBIAN_FRONTEND=noninteractive", "apt-get", *args],
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        if proc.returncode != 0:
-            tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-20:])
-            raise InstallError(f"apt-get {' '.join(args)} failed (exit {proc.returncode}):\n{tail}")
-    for cluster in sorted(set(ETC_ROOT.glob("*/*")) - before):
-        version, name = cluster.parent.name, cluster.name
-        subprocess.run(["pg_ctlcluster", version, name, "stop"], capture_output=True, check=False)  # noqa: S603,S607
-        (cluster / "start.conf").write_text(
-            "# Set to manual by marketpipe, which runs its own cluster;"
-            " see marketpipe/stack/postgres.py.\nmanual\n"
-        )
-
-
-def _major(bindir: Path) -> float:
-    try:
-        return float(bindir.parent.name)
-    except ValueError:
-        return 0.0
 
 
 def _conf_value(value: object) -> str:

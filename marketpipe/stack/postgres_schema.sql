@@ -1,52 +1,41 @@
--- Serving tables the Flink JDBC sinks upsert into (the JDBC connector does not create tables).
--- Applied by `marketpipe stack up` on every start; idempotent.
+-- The serving objects that are not a row of udfs/schema.py. marketpipe/stack/pg_schema.py runs this
+-- after creating the row tables (bars, indicators_1m/_1d, signals, ticks_dlq, tick_counts) and before
+-- the views bars_1m ... bars_1d, on every `marketpipe stack up`; idempotent.
 
--- Bars per timeframe (docs/bars.md): bars_1m from ticks, bars_5m/15m/1h/1d rolled up from 1m bars,
--- session-aligned. A bar revised by a late tick within the grace period is updated in place and its
--- `revision` goes up by one. first/last_trade_at and pv_sum (the VWAP numerator, sum of price*size over
--- volume-eligible trades) keep bars mergeable. `filled` marks a flat bar made for an empty minute.
+-- Earlier versions kept one table per bar timeframe (bars_1m, bars_5m, bars_15m, bars_1h, bars_1d,
+-- keyed by symbol and bar_start). Their rows move into `bars` with their timeframe (the columns the
+-- two have in common; a column the old table lacked gets its default), then the table goes and a view
+-- of the same name takes its place. Objects built on an old table (dbt's staging views, which the next
+-- `dbt run` rebuilds) are dropped with it. Nothing happens once they are views.
 DO $$
-DECLARE tf text;
+DECLARE
+  tf text;
+  old text;
+  cols text;
 BEGIN
   FOREACH tf IN ARRAY ARRAY['1m', '5m', '15m', '1h', '1d'] LOOP
-    EXECUTE format($ddl$
-      CREATE TABLE IF NOT EXISTS %I (
-        symbol         text             NOT NULL,
-        bar_start      timestamptz      NOT NULL,  -- interval [bar_start, bar_end), labelled by its start
-        bar_end        timestamptz      NOT NULL,
-        open           double precision NOT NULL,
-        high           double precision NOT NULL,
-        low            double precision NOT NULL,
-        close          double precision NOT NULL,
-        volume         bigint           NOT NULL,
-        vwap           double precision NOT NULL,  -- pv_sum / volume; the close when volume is 0
-        trade_count    bigint           NOT NULL,
-        session        text             NOT NULL DEFAULT 'regular',  -- pre, regular, post
-        session_date   date,                        -- trading day in the exchange's calendar
-        first_trade_at timestamptz,
-        last_trade_at  timestamptz,
-        pv_sum         double precision NOT NULL DEFAULT 0,
-        filled         boolean          NOT NULL DEFAULT false,
-        revision       integer          NOT NULL DEFAULT 0,
-        PRIMARY KEY (symbol, bar_start)
-      )$ddl$, 'bars_' || tf);
-    -- tables created by an earlier version of this file get the new columns
-    EXECUTE format($ddl$
-      ALTER TABLE %I
-        ADD COLUMN IF NOT EXISTS session text NOT NULL DEFAULT 'regular',
-        ADD COLUMN IF NOT EXISTS session_date date,
-        ADD COLUMN IF NOT EXISTS first_trade_at timestamptz,
-        ADD COLUMN IF NOT EXISTS last_trade_at timestamptz,
-        ADD COLUMN IF NOT EXISTS pv_sum double precision NOT NULL DEFAULT 0,
-        ADD COLUMN IF NOT EXISTS filled boolean NOT NULL DEFAULT false,
-        ADD COLUMN IF NOT EXISTS revision integer NOT NULL DEFAULT 0
-      $ddl$, 'bars_' || tf);
-    -- Revised bars are rare: the exporter's revision total (marketpipe/monitoring/slis.py) reads this
-    -- small partial index instead of scanning the table on every scrape.
-    EXECUTE format('CREATE INDEX IF NOT EXISTS %I ON %I (revision) WHERE revision > 0',
-                   'bars_' || tf || '_revised', 'bars_' || tf);
+    old := 'bars_' || tf;
+    CONTINUE WHEN NOT EXISTS (
+      SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = current_schema() AND c.relname = old AND c.relkind = 'r');
+    SELECT string_agg(quote_ident(o.column_name), ', ' ORDER BY o.ordinal_position) INTO cols
+    FROM information_schema.columns o
+    JOIN information_schema.columns b
+      ON b.table_schema = o.table_schema AND b.table_name = 'bars' AND b.column_name = o.column_name
+    WHERE o.table_schema = current_schema() AND o.table_name = old;
+    EXECUTE format('INSERT INTO bars (timeframe, %s) SELECT %L, %s FROM %I ON CONFLICT DO NOTHING',
+                   cols, tf, cols, old);
+    EXECUTE format('DROP TABLE %I CASCADE', old);
+    RAISE NOTICE 'moved the rows of % into bars (timeframe %); % is now a view', old, tf, old;
   END LOOP;
 END $$;
+
+-- Revised bars are rare: the exporter's revision totals per timeframe (marketpipe/monitoring/slis.py)
+-- read this small partial index instead of scanning the table on every scrape.
+CREATE INDEX IF NOT EXISTS bars_revised ON bars (timeframe, revision) WHERE revision > 0;
+
+-- Dead letters by stage and reason (the exporter's counts, docs/monitoring.md): an index-only count.
+CREATE INDEX IF NOT EXISTS ticks_dlq_stage_reason ON ticks_dlq (stage, reason);
 
 -- Daily OHLCV loaded in batch from data providers (Stooq, Tiingo, local files) by the Dagster assets
 -- (orchestration/); one row per symbol and trading day of the exchange calendar, replaced when the
@@ -68,97 +57,10 @@ CREATE TABLE IF NOT EXISTS daily_bars (
     PRIMARY KEY (symbol, session_date)
 );
 
--- Indicators per bar timeframe (docs/indicators.md): NULL while an indicator warms up, and a
--- `<name>_warm` flag per indicator. indicators_1m is written by the streaming job, indicators_1d by
--- `marketpipe backfill --timeframe 1d`.
-DO $$
-DECLARE tf text;
-BEGIN
-  FOREACH tf IN ARRAY ARRAY['1m', '1d'] LOOP
-    EXECUTE format($ddl$
-      CREATE TABLE IF NOT EXISTS %I (
-        symbol         text             NOT NULL,
-        bar_start      timestamptz      NOT NULL,
-        close          double precision NOT NULL,
-        volume         bigint           NOT NULL,
-        ema_12         double precision,
-        ema_26         double precision,
-        rsi_14         double precision,
-        rsi_14_prev    double precision,
-        macd           double precision,
-        macd_signal    double precision,
-        macd_hist      double precision,
-        macd_hist_prev double precision,
-        sma_20         double precision,
-        bb_middle      double precision,
-        bb_upper       double precision,
-        bb_lower       double precision,
-        atr_14         double precision,
-        stoch_k        double precision,
-        stoch_d        double precision,
-        vwap_session   double precision,
-        volume_sma_20  double precision,
-        is_warm        boolean NOT NULL,  -- ema_12, ema_26, rsi_14 and macd all have values
-        ema_12_warm        boolean NOT NULL,
-        ema_26_warm        boolean NOT NULL,
-        rsi_14_warm        boolean NOT NULL,
-        macd_warm          boolean NOT NULL,
-        sma_20_warm        boolean NOT NULL,
-        bb_warm            boolean NOT NULL,
-        atr_14_warm        boolean NOT NULL,
-        stoch_warm         boolean NOT NULL,
-        vwap_warm          boolean NOT NULL,
-        volume_sma_20_warm boolean NOT NULL,
-        PRIMARY KEY (symbol, bar_start)
-      )$ddl$, 'indicators_' || tf);
-  END LOOP;
-END $$;
-
-CREATE TABLE IF NOT EXISTS signals (
-    symbol       text             NOT NULL,
-    timeframe    text             NOT NULL,   -- of the bars the strategy ran on: 1m, 1d, ...
-    bar_start    timestamptz      NOT NULL,
-    strategy     text             NOT NULL,
-    action       text             NOT NULL CHECK (action IN ('buy', 'sell', 'hold')),
-    reason       text             NOT NULL,
-    close        double precision,
-    macd_hist    double precision,
-    rsi_14       double precision,
-    PRIMARY KEY (symbol, timeframe, bar_start, strategy)
-);
-
--- Every rejected tick, with the reason; keyed by its Kafka position so replays stay idempotent.
--- stage: 'clean' (the record is not a valid trade, flink_sql/11) or 'bars' (a valid trade in no bar:
--- late, market closed, duplicate, outlier, ... flink_sql/12).
-CREATE TABLE IF NOT EXISTS ticks_dlq (
-    kafka_partition integer     NOT NULL,
-    kafka_offset    bigint      NOT NULL,
-    stage           text        NOT NULL DEFAULT 'clean',
-    reason          text        NOT NULL,
-    symbol          text,
-    payload         text        NOT NULL,
-    received_at     timestamptz NOT NULL,
-    PRIMARY KEY (kafka_partition, kafka_offset)
-);
-ALTER TABLE ticks_dlq ADD COLUMN IF NOT EXISTS stage text NOT NULL DEFAULT 'clean';
--- Dead letters by stage and reason (the exporter's counts, docs/monitoring.md): an index-only count.
-CREATE INDEX IF NOT EXISTS ticks_dlq_stage_reason ON ticks_dlq (stage, reason);
-
--- What the bars job read from each raw-topic partition and how it classified it (flink_sql/11):
--- raw_records = clean + rejected + heartbeats, upserted as the counts grow. The view
--- tick_accounting checks it against the dead-letter table (docs/ticks.md).
-CREATE TABLE IF NOT EXISTS tick_counts (
-    kafka_partition integer PRIMARY KEY,
-    raw_records     bigint  NOT NULL,
-    clean           bigint  NOT NULL,
-    rejected        bigint  NOT NULL,
-    heartbeats      bigint  NOT NULL,
-    max_offset      bigint
-);
-
 -- Every record accounted for, per partition: `balanced` when the counts add up and every rejected
 -- record is in ticks_dlq. Exact once the pipeline is idle (the sinks flush every second and on
--- checkpoints); `clean_in_bars` is what reached a bar.
+-- checkpoints); `clean_in_bars` is what reached a bar. (tick_counts: raw_records = clean + rejected +
+-- heartbeats per raw-topic partition, docs/ticks.md.)
 CREATE OR REPLACE VIEW tick_accounting AS
 SELECT
     c.kafka_partition,

@@ -6,6 +6,7 @@ processes named by those files, so nothing else on the machine is touched.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -81,7 +82,7 @@ def spawn(
     log_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with open(log_file, "ab") as log:
-        proc = subprocess.Popen(  # noqa: S603 - argv is built by us, never by a shell string
+        proc = subprocess.Popen(
             list(argv),
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -175,10 +176,8 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def _tail(log_file: Path | None, lines: int = 25) -> str:

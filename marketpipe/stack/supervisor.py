@@ -108,7 +108,7 @@ def run(settings: Settings, *, interval: float = INTERVAL_S) -> None:
         try:
             for action in check_once(settings, pending):
                 log.warning("%s", action)
-        except Exception:  # noqa: BLE001 - keep watching; the next round retries
+        except Exception:
             log.exception("recovery failed (still to re-submit: %s); retrying in %.0fs", sorted(pending), interval)
         time.sleep(interval)
 

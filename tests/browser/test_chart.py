@@ -17,7 +17,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -37,16 +36,15 @@ from psycopg import sql
 
 pytest.importorskip("playwright", reason="the browser tier runs under .venv-orch (make test)")
 
-from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Page  # noqa: E402
 
 from marketpipe.settings import REPO_ROOT, Settings, settings_env  # noqa: E402
 from marketpipe.stack.postgres import PostgresService, find_bindir  # noqa: E402
+from tests.browser.support import free_port, screenshot, stop_group, wait_until_up  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
 PROMETHEUS = Path("/usr/bin/prometheus")
-ARTIFACTS = REPO_ROOT / ".data" / "artifacts"
 MARKETPIPE = REPO_ROOT / ".venv" / "bin" / "marketpipe"
 VENDOR_JS = REPO_ROOT / "marketpipe" / "chart" / "static" / "vendor" / "lightweight-charts.standalone.production.js"
 START_TIMEOUT_S = 60
@@ -62,12 +60,6 @@ SIGNALS = {("macd_rsi", 10): "buy", ("macd_rsi", 20): "sell", ("macd_rsi", 30): 
            ("rsi_reversion", 50): "buy"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _bar(i: int, close: float | None = None, revision: int = 0) -> dict[str, Any]:
     start = T0 + timedelta(minutes=i)
     c = close if close is not None else 100 + 5 * math.sin(i / 6)
@@ -78,13 +70,15 @@ def _bar(i: int, close: float | None = None, revision: int = 0) -> dict[str, Any
 
 
 def _upsert(conn: psycopg.Connection[Any], table: str, row: dict[str, Any], update: bool = True) -> None:
-    """INSERT a row keyed by (symbol, bar_start); on conflict update its other columns (or do nothing)."""
+    """INSERT a row keyed by (symbol[, timeframe], bar_start); on conflict update its other columns (or do nothing)."""
+    key = ("symbol", "timeframe", "bar_start") if "timeframe" in row else ("symbol", "bar_start")
     cols = [sql.Identifier(c) for c in row]
     changes = sql.SQL(", ").join(
-        sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in row if c not in ("symbol", "bar_start")
+        sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in row if c not in key
     )
     conn.execute(
-        sql.SQL("INSERT INTO {t} ({cols}) VALUES ({values}) ON CONFLICT (symbol, bar_start) DO {action}").format(
+        sql.SQL("INSERT INTO {t} ({cols}) VALUES ({values}) ON CONFLICT ({key}) DO {action}").format(
+            key=sql.SQL(", ").join(sql.Identifier(c) for c in key),
             t=sql.Identifier(table), cols=sql.SQL(", ").join(cols),
             values=sql.SQL(", ").join(sql.Placeholder() for _ in cols),
             action=sql.SQL("UPDATE SET {}").format(changes) if update else sql.SQL("NOTHING"),
@@ -94,7 +88,7 @@ def _upsert(conn: psycopg.Connection[Any], table: str, row: dict[str, Any], upda
 
 
 def _insert_bar(conn: psycopg.Connection[Any], bar: dict[str, Any]) -> None:
-    _upsert(conn, "bars_1m", bar)
+    _upsert(conn, "bars", {"timeframe": "1m", **bar})
 
 
 def _insert_indicators(conn: psycopg.Connection[Any], bar: dict[str, Any], i: int) -> None:
@@ -158,7 +152,7 @@ def _running_chart(settings: Settings, log_path: Path) -> Iterator[str]:
     """``marketpipe chart`` on a free port until the block ends; its URL. It must stop cleanly (exit 0)."""
     if not MARKETPIPE.exists() or not VENDOR_JS.exists():
         pytest.fail(f"{MARKETPIPE} or {VENDOR_JS} is missing: run `make install` (it vendors the chart's JS)")
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     with log_path.open("w") as log:
         proc = subprocess.Popen(  # noqa: S603
@@ -167,19 +161,7 @@ def _running_chart(settings: Settings, log_path: Path) -> Iterator[str]:
             start_new_session=True,
         )
         try:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"marketpipe chart exited {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-                try:
-                    with urllib.request.urlopen(f"{url}/", timeout=2) as resp:  # noqa: S310
-                        if resp.status == 200:
-                            break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(f"marketpipe chart not up after {START_TIMEOUT_S}s:\n{log_path.read_text()[-3000:]}")
-                time.sleep(0.5)
+            wait_until_up(proc, f"{url}/", what="marketpipe chart", log=log_path, timeout_s=START_TIMEOUT_S)
             yield url
             os.killpg(proc.pid, signal.SIGTERM)  # a clean stop: streams end, the socket closes, exit 0
             assert proc.wait(timeout=20) == 0, log_path.read_text()[-3000:]
@@ -196,7 +178,7 @@ def chart() -> Iterator[Chart]:
         pytest.fail("no PostgreSQL binaries under /usr/lib/postgresql: `make system-deps` installs them")
     data_dir = Path(tempfile.mkdtemp(prefix="mp-chart-", dir="/tmp"))
     data_dir.chmod(0o755)
-    settings = Settings(data_dir=data_dir, postgres_port=_free_port(), prometheus_port=_free_port())
+    settings = Settings(data_dir=data_dir, postgres_port=free_port(), prometheus_port=free_port())
     pg = PostgresService(settings)
     try:
         pg.start()
@@ -211,7 +193,7 @@ def chart() -> Iterator[Chart]:
 
 
 def test_postgres_down_is_a_503_and_the_page_says_so(tmp_path: Path, page: Page) -> None:
-    settings = Settings(data_dir=tmp_path, postgres_port=_free_port(), prometheus_port=_free_port())
+    settings = Settings(data_dir=tmp_path, postgres_port=free_port(), prometheus_port=free_port())
     with _running_chart(settings, tmp_path / "chart.log") as url:
         status, body = Chart(url, settings, tmp_path / "chart.log").get(f"/api/bars?symbol={SYMBOL}")
         assert status == 503
@@ -249,7 +231,7 @@ def test_bars_joins_indicators_oldest_first(chart: Chart) -> None:
 
 def test_bars_without_an_indicator_table_still_answer(chart: Chart) -> None:
     with chart.connect() as conn:
-        conn.execute("INSERT INTO bars_5m SELECT * FROM bars_1m WHERE symbol = %s AND bar_start < %s",
+        conn.execute("INSERT INTO bars SELECT '5m', * FROM bars_1m WHERE symbol = %s AND bar_start < %s",
                      (SYMBOL, T0 + timedelta(minutes=3)))
     status, body = chart.get(f"/api/bars?symbol={SYMBOL}&timeframe=5m")
     assert status == 200
@@ -350,20 +332,7 @@ def test_stream_rejects_a_bad_timeframe(chart: Chart) -> None:
     assert status == 400 and "timeframe" in body["error"]
 
 
-# --- the page ----------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def page() -> Iterator[Page]:
-    """A headless Chromium page (the Debian package, driven by Playwright)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make system-deps` installs the Debian chromium package")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
-        try:
-            yield browser.new_page(viewport={"width": 1600, "height": 1000})
-        finally:
-            browser.close()
-
+# --- the page (the `page` fixture: tests/browser/conftest.py) ----------------------------------------
 
 def test_page_draws_bars_markers_and_follows_new_bars(chart: Chart, page: Page) -> None:
     errors: list[str] = []
@@ -378,8 +347,7 @@ def test_page_draws_bars_markers_and_follows_new_bars(chart: Chart, page: Page) 
     page.wait_for_function("document.getElementById('status').textContent === 'live'", timeout=30_000)
     page.locator("#prometheus-unreachable").wait_for(timeout=30_000)
     assert "Prometheus unreachable" in page.locator("#health").inner_text()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "chart-initial.png"))
+    screenshot(page, "chart-initial.png")
 
     # the other strategy's markers
     page.select_option("#strategy", "rsi_reversion")
@@ -406,8 +374,7 @@ def test_page_draws_bars_markers_and_follows_new_bars(chart: Chart, page: Page) 
     assert last["time"] == int(new_bar["bar_start"].timestamp())
     assert last["close"] == pytest.approx(new_bar["close"])
     assert page.evaluate("window.__notReloaded") is True
-    page.screenshot(path=str(ARTIFACTS / "chart-live.png"))
-    assert (ARTIFACTS / "chart-live.png").stat().st_size > 10_000
+    assert screenshot(page, "chart-live.png").stat().st_size > 10_000
     assert errors == []
 
     # leaving the page ends its stream on the server (noticed at the next write, about a second later)
@@ -484,27 +451,10 @@ def prometheus(chart: Chart) -> Iterator[str]:
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"prometheus exited {proc.returncode}:\n{(home / 'prometheus.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/-/ready", timeout=2) as resp:  # noqa: S310
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"prometheus not ready after {START_TIMEOUT_S}s")
-            time.sleep(0.5)
+        wait_until_up(proc, f"{url}/-/ready", what="prometheus", log=home / "prometheus.log", timeout_s=START_TIMEOUT_S)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_group(proc)
         log.close()
         exporter.shutdown()
         exporter.server_close()
@@ -534,5 +484,4 @@ def test_health_reads_lag_dead_letters_last_bars_and_alerts(chart: Chart, promet
     for text in ("MarketpipeNoBars", "ticks.raw", "late", "bad_price", SYMBOL):
         health.get_by_text(text, exact=True).first.wait_for(timeout=15_000)
     assert "Prometheus unreachable" not in health.inner_text()
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / "chart-health.png"))
+    screenshot(page, "chart-health.png")

@@ -10,34 +10,22 @@ nothing.
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("playwright", reason="the browser tier runs under .venv-orch (make test)")
 
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, expect  # noqa: E402
 
 from marketpipe.settings import REPO_ROOT  # noqa: E402
+from tests.browser.support import free_port, screenshot, stop_group, wait_until_up  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACT = REPO_ROOT / ".data" / "artifacts" / "dagster-asset-graph.png"
 WEBSERVER = REPO_ROOT / ".venv-orch" / "bin" / "dagster-webserver"
 START_TIMEOUT_S = 180
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +33,7 @@ def dagster_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a running Dagster webserver over orchestration.definitions."""
     home = tmp_path_factory.mktemp("dagster-home")
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    port = _free_port()
+    port = free_port()
     log = (home / "webserver.log").open("w")
     proc = subprocess.Popen(  # noqa: S603
         [str(WEBSERVER), "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)],
@@ -54,41 +42,12 @@ def dagster_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"dagster-webserver exited {proc.returncode}:\n{(home / 'webserver.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/server_info", timeout=2) as resp:  # noqa: S310
-                    if resp.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"dagster-webserver not up after {START_TIMEOUT_S}s")
-            time.sleep(1)
+        wait_until_up(proc, f"{url}/server_info", what="dagster-webserver", log=home / "webserver.log",
+                      timeout_s=START_TIMEOUT_S, interval_s=1)
         yield url
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        stop_group(proc)
         log.close()
-
-
-@pytest.fixture(scope="module")
-def page() -> Iterator[Page]:
-    """A headless Chromium page (the Debian package, driven by Playwright)."""
-    if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make system-deps` installs the Debian chromium package")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
-        try:
-            yield browser.new_page(viewport={"width": 1600, "height": 1000})
-        finally:
-            browser.close()
 
 
 def _dismiss_onboarding(page: Page) -> None:
@@ -112,9 +71,7 @@ def test_asset_graph_shows_assets_and_checks(dagster_ui: str, page: Page) -> Non
     for name in ("raw_daily_bars", "daily_bars", "daily_indicators"):
         expect(page.get_by_text(name, exact=True).first).to_be_visible(timeout=60_000)
     expect(page.get_by_text("Asset checks").first).to_be_visible()
-    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACT), full_page=True)
-    assert ARTIFACT.stat().st_size > 10_000
+    assert screenshot(page, "dagster-asset-graph.png", full_page=True).stat().st_size > 10_000
 
     page.goto(f"{dagster_ui}/assets/daily_bars?view=checks", timeout=60_000)
     expect(page.get_by_text("soda_daily_bars").first).to_be_visible(timeout=60_000)

@@ -15,7 +15,7 @@ import asyncio
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -73,7 +73,7 @@ class FakeTradeServer:
         raise NotImplementedError
 
     # -- lifecycle ---------------------------------------------------------------------------------
-    def __enter__(self) -> FakeTradeServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

@@ -49,8 +49,10 @@ def read_topic(settings: Settings, topic: str, timeout: float = 60) -> list[tupl
                 if m.error():
                     continue
                 out.append((m.key(), m.value()))
-                if m.offset() + 1 >= ends[m.partition()]:
-                    done.add(m.partition())
+                partition, offset = m.partition(), m.offset()
+                assert partition is not None and offset is not None
+                if offset + 1 >= ends[partition]:
+                    done.add(partition)
             if not msgs:  # transaction markers at the end: the position passes the end without a record
                 for p in parts:
                     pos = consumer.position([TopicPartition(topic, p)])[0].offset

@@ -40,7 +40,7 @@ def test_backfill_equals_streaming_row_for_row(
     bars.to_parquet(path)  # Parquet keeps every double exact
     out = stack.cli("backfill", "--bars", str(path), "--timeframe", "1m", "--pg-schema", "backfill",
                     "--lake-namespace", "backfill_gold", "--quiet")
-    assert '"bars": %d' % len(bars) in out.stdout
+    assert f'"bars": {len(bars)}' in out.stdout
 
     streaming = _rows(stack, f"SELECT {INDICATOR_COLUMNS} FROM public.indicators_1m ORDER BY 1, 2")
     backfill = _rows(stack, f"SELECT {INDICATOR_COLUMNS} FROM backfill.indicators_1m ORDER BY 1, 2")
@@ -87,8 +87,8 @@ def test_daily_backfill_matches_talib(stack: Any, tmp_path: Path) -> None:
         h, lo, c = (d[k].to_numpy(float) for k in ("high", "low", "close"))
         expected = {
             3: talib.EMA(c, 26), 4: talib.RSI(c, 14), 5: talib.MACD(c, 12, 26, 9)[2],
-            6: talib.BBANDS(c, 20, 2.0, 2.0, 0)[0], 7: talib.ATR(h, lo, c, 14),
-            8: talib.STOCH(h, lo, c, 14, 3, 0, 3, 0)[0],
+            6: talib.BBANDS(c, 20, 2.0, 2.0, talib.MA_Type.SMA)[0], 7: talib.ATR(h, lo, c, 14),
+            8: talib.STOCH(h, lo, c, 14, 3, talib.MA_Type.SMA, 3, talib.MA_Type.SMA)[0],
         }
         for col, want in expected.items():
             have = np.array([np.nan if r[col] is None else r[col] for r in got])

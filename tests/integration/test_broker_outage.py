@@ -57,8 +57,10 @@ def _consume_all(bootstrap: str, topic: str, partitions: int) -> dict[int, list[
         while any(positions[p] < ends[p] for p in positions) and time.monotonic() < deadline:
             for msg in consumer.consume(1000, timeout=1.0):
                 assert msg.error() is None, msg.error()
-                out[msg.partition()].append(json.loads(msg.value()))
-                positions[msg.partition()] = msg.offset() + 1
+                partition, offset, value = msg.partition(), msg.offset(), msg.value()
+                assert partition is not None and offset is not None and value is not None
+                out[partition].append(json.loads(value))
+                positions[partition] = offset + 1
         assert all(positions[p] >= ends[p] for p in positions), f"read {positions}, end offsets {ends}"
         return out
     finally:
@@ -87,7 +89,7 @@ def test_replay_rides_out_a_killed_broker(stack: Any, tmp_path: Path) -> None:
         file_rows = list(csv.DictReader(fh))
     assert len(file_rows) == fixture.rows > 1000
 
-    replay = subprocess.Popen(  # noqa: S603 - our own CLI
+    replay = subprocess.Popen(
         [MARKETPIPE, "replay", str(fixture.path), "--speed", str(SPEED), "--quiet"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

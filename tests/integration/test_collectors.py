@@ -108,8 +108,10 @@ def _consume(bootstrap: str, topic: str) -> list[dict[str, Any]]:
         while any(positions[p] < ends[p] for p in positions) and time.monotonic() < deadline:
             for msg in consumer.consume(500, timeout=1.0):
                 assert msg.error() is None, msg.error()
-                positions[msg.partition()] = msg.offset() + 1
-                out.append({**json.loads(msg.value()), "_partition": msg.partition()})
+                partition, offset, value = msg.partition(), msg.offset(), msg.value()
+                assert partition is not None and offset is not None and value is not None
+                positions[partition] = offset + 1
+                out.append({**json.loads(value), "_partition": partition})
         return out
     finally:
         consumer.close()
@@ -127,7 +129,7 @@ def _collect(stack: Any, provider: str, fake: Any, topic: str, symbols: str, url
            "MARKETPIPE_COLLECTOR_BACKOFF_MAX_S": "1", "MARKETPIPE_COLLECTOR_STATUS_INTERVAL_S": "1", **env_extra}
     log_path = tmp / f"{provider}.log"
     with log_path.open("w") as log:
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             [MARKETPIPE, "collect", "--provider", provider, "--symbols", symbols, "--url", url, "--final-heartbeat"],
             env=env, stdout=subprocess.PIPE, stderr=log, text=True,
         )
@@ -163,10 +165,11 @@ def test_collectors_put_exactly_the_providers_trades_into_kafka_and_bars_come_ou
         script = Script(trades=trades, batch=4, drop_after=frozenset({16}), resend_on_reconnect=6,
                         malformed_after=frozenset({25}), ping_every=2, frame_delay_s=0.05)
         with server(script) as fake:
-            if provider == "alpaca":
+            if isinstance(fake, FakeAlpacaServer):
                 url, creds = fake.url, {"MARKETPIPE_ALPACA_API_KEY": fake.valid_key,
                                         "MARKETPIPE_ALPACA_API_SECRET": fake.valid_secret}
             else:
+                assert isinstance(fake, FakeMassiveServer)
                 url, creds = f"ws://{fake.feed}", {"MARKETPIPE_MASSIVE_API_KEY": fake.valid_key}
             summary, log = _collect(stack, provider, fake, topic, symbols, url, len(trades), creds, tmp_path)
             assert fake.connections >= 2 and len(fake.sent) > len(trades)  # reconnected; trades were resent
@@ -179,7 +182,7 @@ def test_collectors_put_exactly_the_providers_trades_into_kafka_and_bars_come_ou
         beats = [r for r in records if r.get("kind") == "heartbeat"]
         assert {b["_partition"] for b in beats} == set(range(PARTITIONS))
         last = max(r["ts_ns"] for r in got)
-        final = last + 66 * 10**9  # the final round (--final-heartbeat), past the last minute
+        final = last + 65 * 10**9  # the final round (--final-heartbeat, end_heartbeat_ns), past the last minute
         assert {b["_partition"] for b in beats if b["ts_ns"] == final} == set(range(PARTITIONS))
         assert all(b["ts_ns"] <= last for b in beats if b["ts_ns"] != final)  # never ahead of the data
         produced[provider] = got
@@ -200,11 +203,11 @@ def test_collectors_put_exactly_the_providers_trades_into_kafka_and_bars_come_ou
         for r in sorted(rows, key=lambda r: r["ts_ns"]):
             if r["conditions"] != "massive:39":  # not a sale condition: dead-lettered, not in a bar
                 expected[(r["symbol"], r["ts_ns"] // 60_000_000_000)].append(r)
-    symbols = sorted({s for s, _ in expected})
+    bar_symbols = sorted({s for s, _ in expected})
     with db.connect(stack.settings) as conn:
         bars = conn.execute(
             f"SELECT symbol, bar_start, open, high, low, close, volume, trade_count FROM {SCHEMA}.bars_1m "
-            "WHERE symbol = ANY(%s) ORDER BY symbol, bar_start", (symbols,),
+            "WHERE symbol = ANY(%s) ORDER BY symbol, bar_start", (bar_symbols,),
         ).fetchall()
         dead = conn.execute(
             f"SELECT reason, payload FROM {SCHEMA}.ticks_dlq WHERE payload LIKE %s", ("%ZCOL%",)

@@ -52,7 +52,7 @@ def dbt_executable() -> Path:
 
 def run_dbt(settings: Settings, workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """``dbt ARGS`` on dbt_project/ against ``settings``' database, artifacts kept under ``workdir``."""
-    return subprocess.run(  # noqa: S603 - argv built here
+    return subprocess.run(
         [
             str(dbt_executable()),
             *args,
@@ -74,7 +74,7 @@ def run_dbt(settings: Settings, workdir: Path, *args: str) -> subprocess.Complet
 def _delete_known_rows(settings: Settings) -> None:
     with psycopg.connect(settings.postgres_dsn) as conn:
         for table in SOURCE_TABLES:
-            conn.execute(f"DELETE FROM {table} WHERE symbol LIKE %s", (f"{PREFIX}%",))  # noqa: S608
+            conn.execute(f"DELETE FROM {table} WHERE symbol LIKE %s", (f"{PREFIX}%",))
 
 
 def _insert_known_rows(settings: Settings) -> None:
@@ -96,8 +96,8 @@ def _insert_known_rows(settings: Settings) -> None:
         # streaming 1d bars: one on a day daily_bars has (hidden by it), one after its history (kept)
         for day, close in ((3, 555.0), (30, 130.0)):
             conn.execute(
-                "INSERT INTO bars_1d (symbol, bar_start, bar_end, open, high, low, close, volume, vwap,"
-                " trade_count, session, session_date) VALUES (%s, %s, %s, %s, %s, %s, %s, 10, %s, 1,"
+                "INSERT INTO bars (timeframe, symbol, bar_start, bar_end, open, high, low, close, volume, vwap,"
+                " trade_count, session, session_date) VALUES ('1d', %s, %s, %s, %s, %s, %s, %s, 10, %s, 1,"
                 " 'regular', %s)",
                 (
                     DAILY, T0 + timedelta(days=day - 1, minutes=1), T0 + timedelta(days=day),
@@ -116,8 +116,8 @@ def _insert_known_rows(settings: Settings) -> None:
             close = 10.0 + i
             start = T0 + timedelta(minutes=5 * i)
             conn.execute(
-                "INSERT INTO bars_5m (symbol, bar_start, bar_end, open, high, low, close, volume, vwap,"
-                " trade_count, session, session_date, pv_sum) VALUES (%s, %s, %s, %s, %s, %s, %s, 100,"
+                "INSERT INTO bars (timeframe, symbol, bar_start, bar_end, open, high, low, close, volume, vwap,"
+                " trade_count, session, session_date, pv_sum) VALUES ('5m', %s, %s, %s, %s, %s, %s, %s, 100,"
                 " %s, 3, 'regular', %s, %s)",
                 (FIVE, start, start + timedelta(minutes=5), close, close + 0.5, close - 0.5, close, close,
                  T0.date(), close * 100),
@@ -155,7 +155,7 @@ def built(
 
 def _rows(settings: Settings, query: str, *params: Any) -> list[tuple[Any, ...]]:
     with psycopg.connect(settings.postgres_dsn) as conn:
-        return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+        return conn.execute(query, params).fetchall()
 
 
 @pytest.mark.integration
@@ -280,8 +280,8 @@ def test_ohlc_test_fails_on_corrupt_bar(stack: _Stack, built: object, table: str
             )
         else:
             conn.execute(
-                "INSERT INTO bars_5m (symbol, bar_start, bar_end, open, high, low, close, volume, vwap,"
-                " trade_count) VALUES (%s, %s, %s, 10, 9, 11, 10, 5, 10, 1)",
+                "INSERT INTO bars (timeframe, symbol, bar_start, bar_end, open, high, low, close, volume, vwap,"
+                " trade_count) VALUES ('5m', %s, %s, %s, 10, 9, 11, 10, 5, 10, 1)",
                 (BAD, T0, T0 + timedelta(minutes=5)),
             )
     try:
@@ -289,7 +289,7 @@ def test_ohlc_test_fails_on_corrupt_bar(stack: _Stack, built: object, table: str
         result = run_dbt(settings, tmp_path, "test", "--select", f"test_name:ohlc_invariant,{model}")
     finally:
         with psycopg.connect(settings.postgres_dsn) as conn:
-            conn.execute(f"DELETE FROM {table} WHERE symbol = %s", (BAD,))  # noqa: S608
+            conn.execute(f"DELETE FROM {table} WHERE symbol = %s", (BAD,))
     assert result.returncode != 0, result.stdout
     assert f"FAIL 1 ohlc_invariant_{model}" in result.stdout, result.stdout
 
@@ -370,7 +370,7 @@ def test_bi_role_cannot_write_anywhere(stack: _Stack, built: object) -> None:
     schemas = _project_schemas(settings)
     assert {"public", "staging", "marts"} <= set(schemas), schemas
     assert schemas["public"] and schemas["marts"], schemas
-    denied: list[sql.Composable] = [
+    denied: list[sql.SQL | sql.Composed] = [
         sql.SQL("CREATE SCHEMA bi_probe"),
         sql.SQL("CREATE TEMP TABLE bi_probe (x int)"),
         sql.SQL("SELECT lo_from_bytea(0, 'x')"),

@@ -50,7 +50,7 @@ def panel_queries(dashboard: dict[str, Any]) -> list[tuple[str, str]]:
 def _query_range(base: str, expr: str, minutes: int = 15) -> list[dict[str, Any]]:
     end = time.time()
     params = urllib.parse.urlencode({"query": expr, "start": end - minutes * 60, "end": end, "step": "5"})
-    with urllib.request.urlopen(f"{base}/api/v1/query_range?{params}", timeout=10) as resp:  # noqa: S310 - loopback
+    with urllib.request.urlopen(f"{base}/api/v1/query_range?{params}", timeout=10) as resp:
         body = json.load(resp)
     assert body["status"] == "success", body
     result: list[dict[str, Any]] = body["data"]["result"]
@@ -72,8 +72,8 @@ def live_bar(stack: RunningStack) -> Iterator[None]:
     end = datetime.now(UTC).replace(second=0, microsecond=0)
     with db.connect(stack.settings) as conn:
         conn.execute(
-            "INSERT INTO bars_1m (symbol, bar_start, bar_end, open, high, low, close, volume, vwap, trade_count,"
-            " session, session_date) VALUES (%s, %s, %s, 10, 10, 10, 10, 100, 10, 1, 'regular', %s)",
+            "INSERT INTO bars (timeframe, symbol, bar_start, bar_end, open, high, low, close, volume, vwap,"
+            " trade_count, session, session_date) VALUES ('1m', %s, %s, %s, 10, 10, 10, 10, 100, 10, 1, 'regular', %s)",
             (LIVE_SYMBOL, end - timedelta(minutes=1), end, end.date()),
         )
     try:
@@ -94,7 +94,7 @@ def fed(stack: RunningStack, replayed: dict[str, Any], live_bar: None) -> None:
     for future in futures.values():
         try:
             future.result(timeout=30)
-        except Exception as exc:  # noqa: BLE001 - an existing topic is fine
+        except Exception as exc:
             if "TOPIC_ALREADY_EXISTS" not in str(exc):
                 raise
     env = {**stack.env, "MARKETPIPE_TOPIC_RAW": FEED_TOPIC}

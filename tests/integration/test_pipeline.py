@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import math
 import time
-from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
 import numpy as np
+import pyarrow.compute as pc
 import pytest
 import talib
 
@@ -141,7 +140,9 @@ def test_stack_status_json_and_idempotent_up(stack: Any) -> None:
     assert before["kafka_bootstrap"] == f"127.0.0.1:{stack.settings.kafka_port}"
     stack.cli("stack", "up")
     after = json.loads(stack.cli("stack", "status", "--json").stdout)
-    pids = lambda s: {x["name"]: x["pid"] for x in s["services"]}  # noqa: E731
+    def pids(status: dict[str, Any]) -> dict[str, int]:
+        return {x["name"]: x["pid"] for x in status["services"]}
+
     assert pids(before) == pids(after)
     jobs = json.loads(stack.cli("jobs", "status", "--json").stdout)
     running = {j["name"] for j in jobs if j["state"] == "RUNNING"}

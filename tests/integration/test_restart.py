@@ -51,7 +51,7 @@ def test_stop_with_savepoint_and_resume(
         rows = conn.execute(
             "SELECT symbol, close, ema_26, rsi_14, macd_hist FROM indicators_1m ORDER BY symbol, bar_start"
         ).fetchall()
-        clean = conn.execute("SELECT sum(trade_count) FROM bars_1m").fetchone()[0]
+        clean = db.scalar(conn, "SELECT sum(trade_count) FROM bars_1m")
     assert clean == first.valid_rows + second.valid_rows  # no tick read twice, none skipped
     for symbol in first.symbols:
         rs = [r for r in rows if r[0] == symbol]

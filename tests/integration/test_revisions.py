@@ -77,7 +77,8 @@ def test_late_ticks_revise_within_grace_and_dead_letter_beyond(
     assert revised[:7] == (14.0, 17.0, 14.0, 17.0, 150, 2, 1)
     five = _wait(stack, "bars_5m", 17, 0, 1)
     assert five[:7] == (10.0, 17.0, 10.0, 17.0, 550, 6, 1)
-    assert _bar(stack, "bars_1m", 17, 0)[:7] == (10.0, 10.0, 10.0, 10.0, 100, 1, 0)
+    untouched = _bar(stack, "bars_1m", 17, 0)
+    assert untouched is not None and untouched[:7] == (10.0, 10.0, 10.0, 10.0, 100, 1, 0)
 
     deadline = time.monotonic() + 60
     reasons: list[tuple[Any, ...]] = []
@@ -101,13 +102,13 @@ def test_rollups_are_session_aligned(stack: Any, replayed: dict[str, Any]) -> No
             "SELECT symbol, to_char(bar_start AT TIME ZONE 'America/New_York', 'HH24:MI'), open, high, low, "
             "close, volume FROM bars_1d ORDER BY symbol"
         ).fetchall()
-        from_1m = dict(
-            (r[0], r[1:]) for r in conn.execute(
+        from_1m = {
+            r[0]: r[1:] for r in conn.execute(
                 "SELECT symbol, (array_agg(open ORDER BY bar_start))[1], max(high), min(low), "
                 "(array_agg(close ORDER BY bar_start DESC))[1], sum(volume) FROM bars_1m "
                 "WHERE session = 'regular' AND session_date = DATE '2024-06-13' GROUP BY symbol"
             ).fetchall()
-        )
+        }
     assert hours and all(h[0].endswith(":30") for h in hours), hours
     assert daily, "no 1d bars"
     for symbol, label, *ohlcv in daily:

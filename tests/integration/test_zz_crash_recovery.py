@@ -51,7 +51,7 @@ def _fixture(tmp_path: Path, prefix: str, day: int, *, symbols: int = 5, minutes
 
 
 def _replay(stack: Any, fixture: Fixture, speed: float) -> subprocess.Popen[str]:
-    return subprocess.Popen(  # noqa: S603
+    return subprocess.Popen(
         [str(REPO_ROOT / ".venv" / "bin" / "marketpipe"), "replay", str(fixture.path), "--speed", str(speed),
          "--wait", "--timeout", "1200", "--quiet"],
         env=stack.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -142,7 +142,7 @@ def test_kill_taskmanager_and_cluster(stack: Any, tmp_path: Path) -> None:
             done.append(f"cluster: jobmanager pid {jm}, taskmanager pid {tm}")
         time.sleep(3)
         _jobs_running(s)
-    print(f"seed {SEED}: {done}")  # noqa: T201 - shown with the failure
+    print(f"seed {SEED}: {done}")
     _finish(replay)
     _jobs_running(s)
     _assert_exactly_once(stack, fixture)

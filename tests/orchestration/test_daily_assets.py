@@ -171,8 +171,8 @@ def test_soda_passes_on_good_data_and_fails_on_corrupted(graph: dict[str, Any], 
     minutes = [("14:30", o, o + 0.5, o - 0.5, o - 0.1), ("17:00", 176.0, h, lo, 175.0), ("20:59", 174.0, 174.5, 173.0, c)]
     for i, (hm, bo, bh, bl, bc) in enumerate(minutes):
         _execute(settings,
-                 "INSERT INTO bars_1m (symbol, bar_start, bar_end, open, high, low, close, volume, vwap, "
-                 "trade_count, session, session_date) VALUES ('AAPL', %s::timestamptz, %s::timestamptz + "
+                 "INSERT INTO bars (timeframe, symbol, bar_start, bar_end, open, high, low, close, volume, vwap, "
+                 "trade_count, session, session_date) VALUES ('1m', 'AAPL', %s::timestamptz, %s::timestamptz + "
                  "interval '1 minute', %s, %s, %s, %s, %s, %s, 10, 'regular', '2024-03-04')",
                  (f"2024-03-04 {hm}+00", f"2024-03-04 {hm}+00", bo, bh, bl, bc, v // 3 + (v % 3 if i == 0 else 0), bc))
     good = run_scan(settings, ["daily_bars", "bars"])

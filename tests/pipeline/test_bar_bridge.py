@@ -19,8 +19,9 @@ pytest.importorskip("pyflink")
 from pyflink.table import EnvironmentSettings, StreamTableEnvironment, TableEnvironment  # noqa: E402
 
 from udfs.bars.engine import latest, run_batch  # noqa: E402
+from marketpipe.rules.ticks import TickRules  # noqa: E402
 from udfs.bars.config import Reference  # noqa: E402
-from udfs.flink_bars import BAR_COLUMNS, CONFIG_KEY, REJECT_COLUMNS, bar_values, build_bars  # noqa: E402
+from udfs.flink.bars import BAR_COLUMNS, CONFIG_KEY, REJECT_COLUMNS, bar_values, build_bars  # noqa: E402
 from marketpipe.settings import Settings  # noqa: E402
 from marketpipe.stack.jars import ensure_jars, lib_dir  # noqa: E402
 from udfs.bars.model import Trade  # noqa: E402
@@ -89,7 +90,8 @@ def run(
         env = StreamExecutionEnvironment.get_execution_environment()
         env.set_parallelism(parallelism)
         t_env: Any = StreamTableEnvironment.create(env)
-        watermark = ", WATERMARK FOR event_time AS event_time - INTERVAL '2' SECOND"
+        # the job's watermark delay (the settings' default, as marketpipe.rules.ticks reads it)
+        watermark = f", WATERMARK FOR event_time AS event_time - INTERVAL '{TickRules().watermark_delay_s}' SECOND"
         engine = mode.split("-")[1]
         t_env.get_config().set(CONFIG_KEY, json.dumps({"engine": engine}))
         if engine == "java":  # on the cluster the jar is in Flink's lib/; here the job adds it
@@ -114,7 +116,8 @@ def run(
         "SELECT symbol, ts_ns, price, size, exchange, NULLIF(conditions, '') AS conditions, trade_id, "
         "kafka_partition, kafka_offset, CAST(NULL AS STRING) AS source, event_time FROM ticks_src"
     )
-    bars_table = build_bars(t_env, src)
+    bars_table, unbarred = build_bars(t_env, src)
+    t_env.create_temporary_view("ticks_unbarred", unbarred)
     assert tuple(bars_table.get_schema().get_field_names()) == BAR_COLUMNS
     t_env.create_temporary_view("bars_out", bars_table)
     bars: dict[tuple[str, str, int], tuple[Any, ...]] = {}

@@ -15,7 +15,7 @@ pyflink = pytest.importorskip("pyflink")
 
 from pyflink.table import EnvironmentSettings, StreamTableEnvironment, TableEnvironment  # noqa: E402
 
-from udfs.flink import OUTPUT_COLUMNS, attach_indicators  # noqa: E402
+from udfs.flink.indicators import OUTPUT_COLUMNS, attach_indicators  # noqa: E402
 
 SYMBOLS = ("AAA", "BBB")
 BARS = 150

@@ -201,7 +201,7 @@ def java_batch_ns(java: list[list[Encoded]]) -> int:
 
 
 def config_for(ctx: Context, symbol: str, workdir: Path) -> dict[str, Any]:
-    """A bar config (as pipeline.bar_config makes) whose Reference gives ``ctx`` for ``symbol``."""
+    """A bar config (BarConfig.to_dict form, as marketpipe.rules.bar_config makes) whose Reference gives ``ctx`` for ``symbol``."""
     rules = dataclasses.asdict(ctx.rules)
     rules["pre_open"] = ctx.rules.pre_open.isoformat()
     rules["post_close"] = ctx.rules.post_close.isoformat()

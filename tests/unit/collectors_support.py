@@ -1,80 +1,18 @@
-"""Helpers shared by the collector tests: a Kafka client double for the producer's test seam, and a way
-to run a CollectorService until a condition holds (bounded in time)."""
+"""Helpers shared by the collector tests: fast settings, and a way to run a CollectorService until a
+condition holds (bounded in time). The Kafka client double is tests/fakes/kafka.py."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections.abc import Callable
-from types import SimpleNamespace
 from typing import Any
 
 from marketpipe.collectors.base import CollectorConfig
 from marketpipe.collectors.service import CollectorService
-from marketpipe.feeds.producer import TickProducer
-from marketpipe.settings import Settings
 
 FAST = CollectorConfig(stall_s=1.0, buffer_messages=100, backoff_min_s=0.05, backoff_max_s=0.2)
 T0_NS = 1_718_719_200_000_000_000  # 2024-06-18 14:00:00 UTC (10:00 New York), a Tuesday
-
-
-class KafkaClientDouble:
-    """Stands in for ``confluent_kafka.Producer`` behind ``TickProducer(client=...)``: a local queue of
-    ``capacity`` messages (``BufferError`` beyond) that the "broker" acknowledges ``per_poll`` at a time,
-    each ``poll`` taking ``poll_s`` — a slow Kafka when small."""
-
-    def __init__(self, partitions: int = 3, capacity: int = 100_000, per_poll: int = 1_000_000,
-                 poll_s: float = 0.0) -> None:
-        self.partition_count = partitions
-        self.capacity = capacity
-        self.per_poll = per_poll
-        self.poll_s = poll_s
-        self.queue: list[tuple[dict[str, Any], Any]] = []
-        self.log: list[dict[str, Any]] = []  # what the broker holds, in order
-        self.max_queued = 0
-
-    def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None, **kw: Any) -> None:
-        if len(self.queue) >= self.capacity:
-            raise BufferError("Local: Queue full")
-        self.queue.append(({"value": value, "key": key, "partition": kw.get("partition")}, kw["on_delivery"]))
-        self.max_queued = max(self.max_queued, len(self.queue))
-
-    def poll(self, timeout: float = 0) -> int:
-        if self.poll_s:
-            time.sleep(self.poll_s)
-        served, self.queue = self.queue[: self.per_poll], self.queue[self.per_poll:]
-        for record, callback in served:
-            self.log.append(record)
-            callback(None, None)
-        return len(served)
-
-    def flush(self, timeout: float = 0) -> int:
-        deadline = time.monotonic() + max(timeout, 0.0)
-        self.per_poll = max(self.per_poll, 1)  # a flush waits for the broker: it acknowledges
-        for _ in range(100_000):
-            self.poll()
-            if not self.queue or time.monotonic() > deadline:
-                break
-        return len(self.queue)
-
-    def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any:
-        parts = dict.fromkeys(range(self.partition_count))
-        return SimpleNamespace(topics={topic: SimpleNamespace(error=None, partitions=parts)})
-
-    def trades(self) -> list[dict[str, Any]]:
-        import json
-
-        return [json.loads(r["value"]) for r in self.log if r["partition"] is None]
-
-    def heartbeats(self) -> list[dict[str, Any]]:
-        import json
-
-        return [{**json.loads(r["value"]), "partition": r["partition"]} for r in self.log if r["partition"] is not None]
-
-
-def producer_with(client: KafkaClientDouble) -> TickProducer:
-    """The real TickProducer over the client double."""
-    return TickProducer(Settings(), client=client)
 
 
 def run_until(service: CollectorService, done: Callable[[], bool], timeout: float = 30.0) -> dict[str, Any]:

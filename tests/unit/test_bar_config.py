@@ -1,4 +1,4 @@
-"""The bar rules and reference files travel from the settings to the engine (pipeline.bar_config)."""
+"""The bar rules and reference files travel from the settings to the engine (marketpipe.rules.bar_config)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from marketpipe.exceptions import ConfigError
-from marketpipe.jobs.pipeline import bar_config
+from marketpipe.rules.bar_config import bar_config
 from marketpipe.settings import Settings
 from udfs.bars.config import Reference
 from udfs.market.conditions import ConditionTable
@@ -44,3 +44,17 @@ def test_unknown_condition_table_is_a_clear_error(tmp_path: Path) -> None:
 def test_bad_rules_fail_before_the_job_runs() -> None:
     with pytest.raises(ValueError, match="empty_minutes"):
         Reference(bar_config(Settings(bars_empty_minutes="zero")))
+
+
+def test_the_config_travels_as_json_and_back() -> None:
+    """The typed BarConfig, built once from the settings, survives the job configuration's JSON."""
+    import json
+
+    from udfs.bars.config import BarConfig
+
+    config = bar_config(Settings(bars_grace_ms=5000, bars_pre_open="07:00", bars_extended_hours=False))
+    assert isinstance(config, BarConfig)
+    back = BarConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert back == config
+    assert config.to_dict()["rules"]["pre_open"] == "07:00"
+    assert BarConfig.from_dict({}) == BarConfig()  # a job without configuration: the defaults

@@ -160,7 +160,7 @@ def windows(day: date, opening: int, closing: int) -> list[tuple[int, int]]:
 def register(
     timers: dict[str, int], heap: list[tuple[int, str]], sym: str, wake: int | None, wm: int | None
 ) -> None:
-    """A timer at the engine's wake-up, as udfs/flink_bars.py registers it: only past the watermark."""
+    """A timer at the engine's wake-up, as udfs/flink/bars.py registers it: only past the watermark."""
     if wake is not None and timers.get(sym) != wake and (wm is None or wake > wm):
         timers[sym] = wake
         heapq.heappush(heap, (wake, sym))

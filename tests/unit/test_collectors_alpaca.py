@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import msgpack
 import pytest
@@ -16,18 +17,18 @@ from marketpipe.collectors.exceptions import ProviderAuthError, ProviderLimitErr
 from marketpipe.collectors.service import CollectorService
 from marketpipe.feeds.tick import HeartbeatSchedule
 from tests.fakes.alpaca_server import FakeAlpacaServer, Script, alpaca_trade, error_event
-
-from collectors_support import FAST, T0_NS, KafkaClientDouble, producer_with, run_until
+from tests.fakes.kafka import KafkaClientDouble, producer_with
+from tests.unit.collectors_support import FAST, T0_NS, run_until
 
 SYMBOLS = ["AAPL", "MSFT", "SPY"]
 
 
-def _trades(n: int) -> list[dict]:
+def _trades(n: int) -> list[dict[str, Any]]:
     return [alpaca_trade(SYMBOLS[i % 3], T0_NS + i * 250_000_000 + 7, 100.0 + i / 100, 100 + i, 1000 + i,
                          exchange="QNV"[i % 3], conditions=["@", "F"] if i % 5 == 0 else ["@"]) for i in range(n)]
 
 
-def _ids(records: list[dict]) -> list[str]:
+def _ids(records: list[dict[str, Any]]) -> list[str]:
     return [r["trade_id"] for r in records]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import pytest
 
@@ -17,15 +18,15 @@ from marketpipe.collectors.massive import MassiveStream, to_tick
 from marketpipe.collectors.service import CollectorService
 from marketpipe.feeds.tick import HeartbeatSchedule
 from tests.fakes.massive_server import FakeMassiveServer, Script, massive_trade, status_event
+from tests.fakes.kafka import KafkaClientDouble, producer_with
+from tests.unit.collectors_support import FAST, T0_NS, run_until
 from udfs.market.conditions import ConditionTable
-
-from collectors_support import FAST, T0_NS, KafkaClientDouble, producer_with, run_until
 
 SYMBOLS = ["AAPL", "MSFT", "SPY"]
 T0_MS = T0_NS // 1_000_000
 
 
-def _trades(n: int) -> list[dict]:
+def _trades(n: int) -> list[dict[str, Any]]:
     return [massive_trade(SYMBOLS[i % 3], T0_MS + i * 250, 100.0 + i / 100, 100 + i, f"{5000 + i}", 900 + i,
                           exchange=(12, 10, 202)[i % 3], conditions=[14] if i % 5 == 0 else None) for i in range(n)]
 
@@ -56,7 +57,7 @@ def test_condition_table_maps_only_to_codes_the_bars_job_knows() -> None:
 def test_code_table_rejects_bad_rows(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "c.csv"
     path.write_text("id,sip_code,description\n1,A,x\n1,B,y\n")
-    with pytest.raises(ValueError, match="c.csv:3: duplicate id 1"):
+    with pytest.raises(ValueError, match=r"c\.csv:3: duplicate id 1"):
         CodeMap.from_csv(path, "massive", "sip_code")
 
 
@@ -143,26 +144,25 @@ def test_a_server_that_accepts_and_says_nothing_is_left_after_the_handshake_time
     import asyncio
     import threading
 
-    from websockets.asyncio.server import serve
+    from websockets.asyncio.server import ServerConnection, serve
 
     connections: list[int] = []
     ready = threading.Event()
-    box: dict[str, object] = {}
+    ports: list[int] = []
+    loop = asyncio.new_event_loop()
+    stop: asyncio.Future[None] = loop.create_future()
 
     def run() -> None:
-        async def mute(ws) -> None:  # type: ignore[no-untyped-def]
+        async def mute(ws: ServerConnection) -> None:
             connections.append(1)
             await ws.wait_closed()
 
         async def main() -> None:
             async with serve(mute, "127.0.0.1", 0) as server:
-                box["port"] = server.sockets[0].getsockname()[1]
-                box["stop"] = asyncio.get_running_loop().create_future()
+                ports.append(server.sockets[0].getsockname()[1])
                 ready.set()
-                await box["stop"]  # type: ignore[misc]
+                await stop
 
-        loop = asyncio.new_event_loop()
-        box["loop"] = loop
         loop.run_until_complete(main())
         loop.close()
 
@@ -170,12 +170,11 @@ def test_a_server_that_accepts_and_says_nothing_is_left_after_the_handshake_time
     thread.start()
     assert ready.wait(10)
     config = CollectorConfig(stall_s=0, handshake_s=0.5, backoff_min_s=0.05, backoff_max_s=0.1)
-    stream = MassiveStream("k", SYMBOLS, feed=f"127.0.0.1:{box['port']}", secure=False, config=config)
+    stream = MassiveStream("k", SYMBOLS, feed=f"127.0.0.1:{ports[0]}", secure=False, config=config)
     try:
         run_until(CollectorService(stream, producer_with(KafkaClientDouble())), lambda: len(connections) >= 3,
                   timeout=20)
     finally:
-        loop = box["loop"]
-        loop.call_soon_threadsafe(box["stop"].set_result, None)  # type: ignore[union-attr,attr-defined]
+        loop.call_soon_threadsafe(stop.set_result, None)
         thread.join(10)
     assert len(connections) >= 3 and stream.stats.reconnects >= 2 and stream.stats.last_error is not None

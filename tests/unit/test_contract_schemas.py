@@ -1,5 +1,6 @@
 """The topic contracts (marketpipe.contracts.schemas): valid schemas, derived field for field from the
-Flink sink tables, rendered into the job SQL, and the ticks.raw JSON Schema matching the wire form."""
+rows of udfs/schema.py as the Flink sink tables are, rendered into the job SQL, and the ticks.raw JSON
+Schema matching the wire form."""
 
 from __future__ import annotations
 
@@ -14,12 +15,24 @@ import pytest
 
 from marketpipe.contracts.schemas import (
     AVRO_CONTRACTS, TICKS_RAW_JSON_SCHEMA, AvroContract, avro_schema, flink_value_options, schema_string,
-    sink_columns, subject,
+    subject,
 )
 from marketpipe.exceptions import ConfigError
 from marketpipe.feeds.tick import Tick, heartbeat_json
 from marketpipe.jobs.sql import load_statements
 from marketpipe.settings import Settings
+from tests.unit.flink_tables import table_columns
+from udfs.schema import Column, Row
+
+# The Kafka sink table that writes each contract's topic (flink_sql/14, 24).
+SINK_TABLES = {"TickClean": "kafka_ticks_clean", "Bar": "kafka_bars_1m", "RollupBar": "kafka_bars_rollups",
+               "Signal": "kafka_signals"}
+
+
+def sink_columns(table: str) -> list[tuple[str, str]]:
+    """The columns of a sink table of the streaming jobs, as rendered."""
+    settings = Settings()
+    return table_columns(load_statements(settings, "bars") + load_statements(settings, "indicators"), table)
 
 
 @pytest.mark.parametrize("contract", AVRO_CONTRACTS, ids=lambda c: c.record)
@@ -33,19 +46,19 @@ def test_schemas_are_valid_avro(contract: AvroContract) -> None:
 @pytest.mark.parametrize("contract", AVRO_CONTRACTS, ids=lambda c: c.record)
 def test_fields_are_the_sink_columns_in_order_all_optional(contract: AvroContract) -> None:
     schema = avro_schema(contract)
-    assert [f["name"] for f in schema["fields"]] == [n for n, _ in sink_columns(contract.sql_file, contract.table)]
+    assert [f["name"] for f in schema["fields"]] == [n for n, _ in sink_columns(SINK_TABLES[contract.record])]
     for field in schema["fields"]:
         assert field["type"][0] == "null" and field["default"] is None, field
 
 
 def test_the_bar_topics_carry_the_postgres_bar_columns() -> None:
-    """bars.1m has the columns of the bars_1m table; bars.rollups the same plus the timeframe first."""
-    pg = sink_columns("13_bars_sinks.sql", "pg_bars_1m")
-    bars, rollups = (sink_columns(c.sql_file, c.table) for c in AVRO_CONTRACTS[1:3])
-    assert bars == pg
-    assert rollups == [("timeframe", "STRING"), *pg]
-    signals = sink_columns(AVRO_CONTRACTS[3].sql_file, AVRO_CONTRACTS[3].table)
-    assert signals == sink_columns("23_indicator_sinks.sql", "pg_signals")
+    """bars.1m has the columns of the bars table less the timeframe; bars.rollups all of them, timeframe first."""
+    pg = sink_columns("pg_bars")
+    bars, rollups = (sink_columns(SINK_TABLES[c.record]) for c in AVRO_CONTRACTS[1:3])
+    assert bars == [c for c in pg if c[0] != "timeframe"]
+    assert rollups == pg and pg[0] == ("timeframe", "STRING")
+    signals = sink_columns(SINK_TABLES[AVRO_CONTRACTS[3].record])
+    assert signals == sink_columns("pg_signals")
 
 
 def test_types_map_as_flinks_avro_confluent_format_does() -> None:
@@ -70,7 +83,7 @@ def test_a_bar_round_trips_through_the_schema() -> None:
 
 
 def test_a_column_type_without_mapping_is_a_config_error() -> None:
-    dlq = AvroContract("topic_dlq", "DeadLetter", "14_bars_topics_lake.sql", "kafka_ticks_dlq", "")
+    dlq = AvroContract("topic_dlq", "DeadLetter", Row("dlq", (Column("received_at", "TIMESTAMP_LTZ(3)"),), ()), "")
     with pytest.raises(ConfigError, match="received_at .* TIMESTAMP_LTZ"):
         avro_schema(dlq)
 

@@ -25,7 +25,7 @@ from marketpipe.feeds.synthetic import UNIVERSE, SyntheticFeed
 from marketpipe.feeds.tick import Tick, heartbeat_json, normalize_conditions
 from marketpipe.settings import Settings
 
-from fakes import RecordingSink
+from tests.fakes.sinks import RecordingSink
 
 THU_OPEN = datetime(2024, 6, 13, 9, 30, tzinfo=NEW_YORK)  # 13:30 UTC
 THU_OPEN_NS = 1_718_285_400_000_000_000
@@ -342,7 +342,7 @@ def test_run_paces_sends_heartbeats_and_flushes() -> None:
     assert summary["ticks"] == len(sink.ticks) > 50
     assert sink.ticks == feed.generate(len(sink.ticks))
     assert summary["first_ts"] == sink.ticks[0].ts_ns and summary["last_ts"] == sink.ticks[-1].ts_ns
-    assert sink.heartbeats == [summary["last_ts"] + 66 * 10**9] == [summary["heartbeat_ts"]]
+    assert sink.heartbeats == [summary["last_ts"] + 65 * 10**9] == [summary["heartbeat_ts"]]  # end_heartbeat_ns
     assert sink.flushes == 1
     assert summary["symbols"] == sorted({t.symbol for t in sink.ticks})
     assert 0.4 < summary["wall_seconds"] < 1.5

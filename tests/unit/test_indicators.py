@@ -11,7 +11,7 @@ import talib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from udfs.indicator_set import IndicatorRow, IndicatorSet, compute_indicators
+from udfs.indicators.set import IndicatorRow, IndicatorSet, compute_indicators
 from udfs.indicators import EMA, MACD, RSI, Indicator, MACDValue
 
 RTOL = 1e-9

@@ -1,8 +1,8 @@
 """The batch backfill's fast indicator path equals the streaming step bit for bit.
 
-The oracle is the streaming wrapper itself: :class:`udfs.flink.IndicatorFunction.process_element`
+The oracle is the streaming wrapper itself: :class:`udfs.flink.indicators.IndicatorFunction.process_element`
 fed the same bars one by one (with an in-memory ValueState), i.e. ``IndicatorSet`` with its state
-round-tripped after every bar. The fast path is :func:`udfs.flink.series_rows` (what the batch UDTF
+round-tripped after every bar. The fast path is :func:`udfs.flink.indicators.series_rows` (what the batch UDTF
 ``IndicatorSeries`` returns), over series in any order. TA-Lib agreement is checked for the fast path
 too, as test_indicators*.py do for the streaming code.
 """
@@ -20,9 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyflink.common import Row
 
-from udfs.flink import OUTPUT_COLUMNS, IndicatorFunction, IndicatorSeries, series_rows
-from udfs.indicator_set import VALUE_FIELDS, IndicatorConfig
-from udfs.indicators import batch
+from udfs.flink.indicators import OUTPUT_COLUMNS, IndicatorFunction, IndicatorSeries, series_rows
+from udfs.indicators import batch, kernels
+from udfs.indicators.set import VALUE_FIELDS, IndicatorConfig
 from udfs.indicators.bollinger import population_stddev
 
 DAY_MS = 86_400_000
@@ -229,15 +229,15 @@ def test_exact_window_sums_equal_fsum_on_hard_cases() -> None:
         np.tile([0.1, 0.2, 0.3, -0.6], 1250),
     ):
         cols = [values[j : j + len(values) - 19] for j in range(20)]
-        got = batch._fsum_rows(cols)
+        got = kernels.fsum_rows(cols)
         want = [math.fsum(values[i : i + 20]) for i in range(len(values) - 19)]
         assert [_bits(x) for x in got.tolist()] == [_bits(x) for x in want]
     closes = np.round(rng.normal(100, 2, 400), 4)
-    assert batch._bollinger_sd(closes, 20) == [population_stddev(closes[i : i + 20].tolist()) for i in range(381)]
+    assert kernels.bollinger_sd(closes, 20) == [population_stddev(closes[i : i + 20].tolist()) for i in range(381)]
 
 
 def test_session_ids_follow_session_of() -> None:
-    from udfs.sessions import session_of
+    from udfs.market.calendar import session_of
 
     rng = np.random.default_rng(4)
     ts = np.sort(rng.integers(1_699_000_000_000, 1_720_000_000_000, 20_000)) // MINUTE_MS * MINUTE_MS

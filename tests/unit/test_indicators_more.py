@@ -387,7 +387,7 @@ def test_indicator_periods_are_configurable() -> None:
     """IndicatorConfig changes the periods; the results still equal TA-Lib for those periods."""
     import talib
 
-    from udfs.indicator_set import IndicatorConfig, compute_indicators
+    from udfs.indicators.set import IndicatorConfig, compute_indicators
 
     rng = np.random.default_rng(11)
     closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 400)))

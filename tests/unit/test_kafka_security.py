@@ -15,13 +15,13 @@ from pydantic import SecretStr, ValidationError
 from marketpipe import demo
 from marketpipe.exceptions import ConfigError
 from marketpipe.feeds import producer as producer_module
+from marketpipe.jobs.sql import SQL_DIR, Statement, load_statements, template_variables
 from marketpipe.kafka_security import (
     FLINK_KAFKA_PACKAGE,
     flink_table_options,
     java_properties,
     librdkafka_config,
 )
-from marketpipe.jobs.sql import SQL_DIR, Statement, load_statements, template_variables
 from marketpipe.settings import Settings, settings_env
 from marketpipe.stack import kafka as kafka_module
 
@@ -31,7 +31,7 @@ KAFKA_TABLE = re.compile(r"'connector'\s*=\s*'kafka'")
 
 
 def _settings(**kwargs: Any) -> Settings:
-    return Settings(_env_file=None, **kwargs)  # type: ignore[call-arg]  # pydantic-settings init arg
+    return Settings(_env_file=None, **kwargs)
 
 
 def _scram(password: str = "s3cret", **kwargs: Any) -> Settings:

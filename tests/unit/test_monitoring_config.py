@@ -35,7 +35,7 @@ def _tool(name: str) -> str:
 
 
 def _run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
 
 
 def _settings(tmp_path: Path, **overrides: object) -> Settings:

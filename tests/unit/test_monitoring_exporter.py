@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from marketpipe.jobs.pipeline import bar_config
 from marketpipe.monitoring.exporter import PipelineCollector
 from marketpipe.monitoring.families import CATALOGUE, Families
 from marketpipe.monitoring.feed_metrics import FeedMetrics, target_file, write_target
@@ -33,6 +32,7 @@ from marketpipe.monitoring.slis import (
     in_session,
     session_bounds,
 )
+from marketpipe.rules.bar_config import bar_config
 from marketpipe.settings import Settings
 from udfs.bars.config import Reference
 

@@ -21,7 +21,7 @@ from marketpipe.feeds.replay import ReplaySummary, read_batches, read_ticks, rep
 from marketpipe.feeds.tick import HeartbeatSchedule
 from marketpipe.settings import Settings
 
-from fakes import RecordingSink
+from tests.fakes.sinks import RecordingSink
 from test_producer_resilience import OutageClient
 
 DATA = Path(__file__).resolve().parent.parent / "data"

@@ -15,18 +15,19 @@ Timing rules, with ``wm`` the watermark (all event time, nanoseconds):
 * after it is emitted, a minute accepts trades for ``grace`` more: each one re-emits the bar with
   ``revision`` + 1 (and every rollup containing it); later trades are rejected as ``late``;
 * a rollup bucket is emitted once its end is due and every minute inside it has been emitted.
+
+The checkpointed state and the per-symbol context are udfs/bars/state.py, the rollup buckets
+udfs/bars/rollup.py, the price-outlier rule udfs/bars/outlier.py.
 """
 
 from __future__ import annotations
 
 import pickle
-from dataclasses import dataclass, field
-from collections.abc import Mapping
 
-from udfs.bars.minute import Minute, merge
+from udfs.bars.minute import Minute
 from udfs.bars.model import (
-    EXTENDED_HOURS,
     DUPLICATE,
+    EXTENDED_HOURS,
     LATE,
     MARKET_CLOSED,
     MINUTE_NS,
@@ -34,77 +35,23 @@ from udfs.bars.model import (
     OFFICIAL_REPORT,
     OUTSIDE_CALENDAR,
     PRICE_OUTLIER,
-    ROLLUPS,
     UNKNOWN_CONDITION,
     BarRow,
-    BarRules,
     Output,
     Rejected,
     Trade,
 )
-from udfs.market.calendar import MarketCalendar, SessionSlot
-from udfs.market.conditions import ConditionTable
+from udfs.bars.outlier import is_outlier, remember_price
+from udfs.bars.rollup import Bucket, bucket_row, bucket_span, fold
+from udfs.bars.state import STATE_VERSION, Context, State
+from udfs.market.calendar import SessionSlot
+
+# State, Bucket and Context are importable from here too: snapshots taken before they moved name them.
+__all__ = ["FOREVER", "STATE_VERSION", "BarEngine", "Bucket", "Context", "State", "latest", "run_batch"]
 
 NO_EFFECT = "no_effect"  # a trade whose conditions let it change nothing in a bar
 FOREVER = 2**62  # a watermark past everything: batch end of input
 
-OUTLIER_WINDOW = 5  # recent prices the outlier rule takes the median of
-OUTLIER_MIN = 3  # ... once it has at least this many (the first trades of a day are never outliers)
-
-STATE_VERSION = 7  # 7: State.seen_ids, recent_prices, recent_day; 6: State.purged_minute; 5: Bucket.frozen; 4: State.timer_ms; 2: Minute gained opening_key / closing_key; 3: Bucket gained regular_close_ns
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    """Everything the engine needs besides its state: rules and reference data (not checkpointed)."""
-
-    rules: BarRules
-    conditions: ConditionTable
-    calendar: MarketCalendar
-    listing_exchange: str | None = None
-    # Condition tables of particular feeds (the tick's `source`); others use `conditions`.
-    feed_conditions: Mapping[str, ConditionTable] = field(default_factory=dict)
-
-    def table(self, source: str | None) -> ConditionTable:
-        """The condition table of a trade's feed."""
-        if source is None or not self.feed_conditions:
-            return self.conditions
-        return self.feed_conditions.get(source, self.conditions)
-
-
-@dataclass(slots=True)
-class Bucket:
-    """A rollup bar being collected: the 1m rows that can still be revised, by minute start, and the
-    merge of the earlier ones that cannot (so a 1d bucket holds a few rows, not a session's 390)."""
-
-    timeframe: str
-    start_ns: int
-    end_ns: int
-    regular_close_ns: int  # of the session day: a bucket ending there waits for the closing print
-    minutes: dict[int, BarRow] = field(default_factory=dict)
-    frozen: BarRow | None = None  # merge of the minutes before frozen_until, final
-    frozen_until: int = 0
-    emitted: bool = False
-    revision: int = 0
-    dirty: bool = False  # a minute changed after the bucket was emitted
-
-
-@dataclass(slots=True)
-class State:
-    """Per-symbol state, bounded by the grace period (rollup buckets fold their final minutes)."""
-
-    symbol: str
-    minutes: dict[int, Minute] = field(default_factory=dict)
-    buckets: dict[tuple[str, int], Bucket] = field(default_factory=dict)
-    last_close: float | None = None          # close of the latest emitted minute
-    last_start: int | None = None            # start of the latest emitted minute (flat fill cursor)
-    last_segment_end: int | None = None
-    carry: tuple[int, float, int, int | None, int | None] | None = None  # volume carried forward
-    timer_ms: int | None = None  # the wake-up the Flink wrapper last registered (saves a round trip)
-    purged_minute: int = -1  # watermark minute of the last purge: once per minute keeps state bounded
-    seen_ids: dict[int, set[str]] = field(default_factory=dict)  # minute start -> "exchange|trade_id"
-    recent_prices: list[float] = field(default_factory=list)  # last high/low-eligible prices, this day
-    recent_day: object = None  # session date of recent_prices
 
 
 class BarEngine:
@@ -179,7 +126,8 @@ class BarEngine:
         elif minute.emitted and wm >= self._final(minute.end_ns, minute.regular_close_ns) - NS_PER_MS:
             out.rejected.append(Rejected(trade, LATE))
             return out
-        if elig.high_low and self._outlier(trade.price, target.session_date):  # after `late`: late wins
+        # after `late`: late wins
+        if elig.high_low and is_outlier(st, trade.price, target.session_date, ctx.rules.outlier_fraction):
             out.rejected.append(Rejected(trade, PRICE_OUTLIER))
             return out
         trade_key = None if trade.trade_id is None else f"{trade.exchange or ''}|{trade.trade_id}"
@@ -193,7 +141,7 @@ class BarEngine:
         if trade_key is not None:
             st.seen_ids.setdefault(start, set()).add(trade_key)
         if elig.high_low:
-            self._remember_price(trade.price, target.session_date)
+            remember_price(st, trade.price, target.session_date)
         if minute.emitted:  # a revision within the grace period
             minute.revision += 1
             self._emit_minute(minute, out, wm)
@@ -377,7 +325,7 @@ class BarEngine:
     def _collect(self, minute: Minute, row: BarRow) -> None:
         """Put a 1m row into the rollup buckets it belongs to."""
         for tf in self.ctx.rules.rollups:
-            span = self._bucket_span(tf, minute)
+            span = bucket_span(tf, minute)
             if span is None:
                 continue
             key = (tf, span[0])
@@ -392,19 +340,6 @@ class BarEngine:
             if bucket.emitted:
                 bucket.dirty = True
 
-    @staticmethod
-    def _bucket_span(tf: str, minute: Minute) -> tuple[int, int] | None:
-        """Session-aligned bucket of a minute: 1h bars of a 09:30 open start at 09:30, a bucket
-        never crosses a session boundary (the last one may be short), 1d is the regular session."""
-        if tf == "1d":
-            if minute.session != "regular":
-                return None
-            return minute.regular_open_ns, minute.regular_close_ns
-        length = ROLLUPS[tf]
-        seg = minute.segment_start_ns
-        start = seg + (minute.start_ns - seg) // length * length
-        return start, min(start + length, minute.segment_end_ns)
-
     def _emit_buckets(self, out: Output, wm: int) -> None:
         st = self.state
         for key in sorted(st.buckets, key=lambda k: (st.buckets[k].end_ns, k)):
@@ -413,7 +348,7 @@ class BarEngine:
                 if b.dirty:
                     b.revision += 1
                     b.dirty = False
-                    out.bars.append(self._bucket_row(b))
+                    out.bars.append(bucket_row(b))
                 continue
             if wm < b.end_ns - NS_PER_MS:
                 continue
@@ -422,31 +357,7 @@ class BarEngine:
             ):
                 continue
             b.emitted = True
-            out.bars.append(self._bucket_row(b))
-
-    @staticmethod
-    def _bucket_row(b: Bucket) -> BarRow:
-        rows = [b.minutes[s] for s in sorted(b.minutes)]
-        if b.frozen is not None:
-            rows.insert(0, b.frozen)
-        return merge(b.timeframe, b.start_ns, b.end_ns, rows, b.revision)
-
-    def _outlier(self, price: float, day: object) -> bool:
-        """The outlier rule (docs/bars.md): far from the median of the day's recent prices."""
-        frac = self.ctx.rules.outlier_fraction
-        st = self.state
-        if frac <= 0 or st.recent_day != day or len(st.recent_prices) < OUTLIER_MIN:
-            return False
-        ref = sorted(st.recent_prices)[len(st.recent_prices) // 2]
-        return abs(price - ref) > frac * ref
-
-    def _remember_price(self, price: float, day: object) -> None:
-        st = self.state
-        if st.recent_day != day:
-            st.recent_day, st.recent_prices = day, []
-        st.recent_prices.append(price)
-        if len(st.recent_prices) > OUTLIER_WINDOW:
-            del st.recent_prices[0]
+            out.bars.append(bucket_row(b))
 
     def _purge(self, wm: int) -> None:
         """Forget minutes and buckets that can no longer be revised (bounded state)."""
@@ -466,16 +377,8 @@ class BarEngine:
         ]:
             del st.buckets[key]
         for b in st.buckets.values():
-            self._fold(b, done)
+            fold(b, done, self._final)
 
-    def _fold(self, b: Bucket, done: int) -> None:
-        """Merge a bucket's final minutes (in time order, so the merge of merges is exact)."""
-        final = [s for s in sorted(b.minutes) if self._final(s + MINUTE_NS, b.regular_close_ns) <= done]
-        if not final:
-            return
-        rows = ([b.frozen] if b.frozen is not None else []) + [b.minutes.pop(s) for s in final]
-        b.frozen = merge(b.timeframe, b.start_ns, b.end_ns, rows, 0)
-        b.frozen_until = final[-1] + MINUTE_NS
 
 
 def run_batch(symbol: str, trades: list[Trade], ctx: Context) -> Output:

@@ -36,10 +36,6 @@ class ATR(Indicator[float]):
         self._sum = 0.0  # sum of the warm-up true ranges, added in order as TA-Lib does
         self._value: float | None = None
 
-    @property
-    def value(self) -> float | None:
-        return self._value
-
     def update(self, high: float, low: float, close: float) -> float | None:  # type: ignore[override]
         """Feed the next bar (bars in time order); return the ATR after it or ``None``."""
         high, low, close = finite(high), finite(low), finite(close)

@@ -25,10 +25,13 @@ class Indicator(ABC, Generic[T]):
     def update(self, x: float) -> T | None:
         """Feed the next input; return the indicator value after it (``None`` during warm-up)."""
 
+    #: The value after the last update, kept by the subclass (``None`` during warm-up).
+    _value: T | None
+
     @property
-    @abstractmethod
     def value(self) -> T | None:
         """The value after the last update (``None`` during warm-up)."""
+        return self._value
 
     @property
     def is_warm(self) -> bool:

@@ -1,8 +1,9 @@
 """The indicator set over a whole bar series in one pass: the batch backfill's fast path.
 
-:class:`udfs.indicator_set.IndicatorSet` is the oracle: a backfill must write exactly the rows the
-streaming step (``udfs.flink.IndicatorFunction``) writes when the same bars arrive one by one, bit
-for bit. This module computes the same numbers column by column, with no per-bar objects:
+:class:`udfs.indicators.set.IndicatorSet` is the oracle: a backfill must write exactly the rows the
+streaming step (``udfs.flink.indicators.IndicatorFunction``) writes when the same bars arrive one by one, bit
+for bit. This module computes the same numbers column by column, with no per-bar objects (the
+per-indicator column kernels are :mod:`udfs.indicators.kernels`):
 
 * exact in numpy, because the operations are the same IEEE operations in the same order: the
   running sums of every SMA (TA-Lib's ``+ new``, ``/ N``, ``- oldest``, as one sequential
@@ -29,7 +30,8 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from udfs.sessions import EXCHANGE_TZ, session_of
+from udfs.indicators import kernels as k
+from udfs.market.calendar import EXCHANGE_TZ, session_of
 
 #: Largest magnitude of a price / volume the fast path takes (below it no intermediate overflows).
 _SAFE = 1e100
@@ -72,178 +74,6 @@ def session_ids(ts: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sma(x: np.ndarray, n: int) -> list[float | None]:
-    """:class:`~udfs.indicators.sma.SMA` over ``x``: ``None`` before index ``n - 1``."""
-    size = len(x)
-    if size < n:
-        return [None] * size
-    ops = np.empty(1 + n + 2 * (size - n))
-    ops[0] = 0.0
-    ops[1 : n + 1] = x[:n]
-    ops[n + 1 :: 2] = -x[: size - n]
-    ops[n + 2 :: 2] = x[n:]
-    acc = np.add.accumulate(ops)
-    return [None] * (n - 1) + (acc[n::2] / n).tolist()
-
-
-def _ema(xs: list[float], n: int) -> list[float | None]:
-    """:class:`~udfs.indicators.ema.EMA` over ``xs``."""
-    size = len(xs)
-    if size < n:
-        return [None] * size
-    total = 0.0
-    for x in xs[:n]:
-        total += x
-    val = total / n
-    k = 2.0 / (n + 1)
-    out: list[float | None] = [None] * (n - 1)
-    out.append(val)
-    out += [val := (x - val) * k + val for x in xs[n:]]
-    return out
-
-
-def _wilder(xs: list[float], n: int) -> list[float]:
-    """Wilder's smoothing as RSI and ATR do it: the plain mean of the first ``n`` inputs (summed in
-    order), then ``(avg * (n - 1) + x) / n`` per input."""
-    total = 0.0
-    for x in xs[:n]:
-        total += x
-    val = total / n
-    m = n - 1
-    return [val, *[val := (val * m + x) / n for x in xs[n:]]]
-
-
-def _rsi(c: np.ndarray, n: int) -> list[float | None]:
-    """:class:`~udfs.indicators.rsi.RSI` over ``c``.
-
-    The streaming RSI adds a change to the gains (``>= 0``) or subtracts it from the losses; adding
-    ``0.0`` to the other sum changes nothing (both are ``>= +0``, and a change is never ``-0.0`` for
-    nonzero prices), so both sums are the same Wilder recursion over ``max(change, 0)`` and
-    ``max(-change, 0)``.
-    """
-    size = len(c)
-    if size <= n:
-        return [None] * size
-    change = c[1:] - c[:-1]
-    gains = np.array(_wilder(np.where(change < 0, 0.0, change).tolist(), n))
-    losses = np.array(_wilder(np.where(change < 0, -change, 0.0).tolist(), n))
-    total = gains + losses
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rsi = np.where(total != 0.0, 100.0 * (gains / total), 0.0)
-    return [None] * n + rsi.tolist()
-
-
-def _atr(tr: list[float], size: int, n: int) -> list[float | None]:
-    """:class:`~udfs.indicators.atr.ATR` given the true ranges of bars ``1 .. size - 1``."""
-    if size <= n:
-        return [None] * size
-    return [None] * n + _wilder(tr, n)
-
-
-def _fsum_columns(cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Row sums of the matrix whose columns are ``cols``, each equal to ``math.fsum`` of the row
-    where certified (second result True), else an approximation to be replaced.
-
-    Compensated summation with error-free transformations (TwoSum): the exact sum is
-    ``s + c + E`` where ``c`` collects the rounding errors of ``s`` and ``|E| <= bound`` collects
-    those of ``c``. ``r = fl(s + c)`` is the correctly rounded exact sum -- what ``math.fsum``
-    returns -- when ``E`` is zero, or when the exact sum is provably inside ``r``'s rounding interval.
-    """
-    s = cols[0].astype(np.float64, copy=True)
-    c = np.zeros_like(s)
-    e = np.zeros_like(s)
-    for x in cols[1:]:
-        t = s + x
-        bp = t - s
-        err = (s - (t - bp)) + (x - bp)
-        s = t
-        t = c + err
-        bp = t - c
-        e += np.abs((c - (t - bp)) + (err - bp))
-        c = t
-    r = s + c
-    bp = r - s
-    rho = np.abs((s - (r - bp)) + (c - bp))
-    bound = e * (1.0 + 1e-9)
-    mant, _ = np.frexp(r)
-    half_gap = np.spacing(np.abs(r)) * np.where(np.abs(mant) == 0.5, 0.25, 0.5)
-    ok = (e == 0.0) | (rho + bound < half_gap)
-    return r, ok
-
-
-def _fsum_rows(cols: list[np.ndarray]) -> np.ndarray:
-    """``math.fsum`` of every row of the matrix whose columns are ``cols`` (bit for bit)."""
-    r, ok = _fsum_columns(cols)
-    if not ok.all():
-        for i in np.flatnonzero(~ok).tolist():
-            r[i] = math.fsum(col[i] for col in cols)
-    return r
-
-
-def _bollinger_sd(c: np.ndarray, n: int) -> list[float]:
-    """``population_stddev`` of every full window of ``c`` (window ``i`` ends at bar ``i + n - 1``)."""
-    m = len(c) - n + 1
-    win = [c[j : j + m] for j in range(n)]
-    mean = _fsum_rows(win) / n
-    dev = [w - mean for w in win]
-    sq = _fsum_rows([d * d for d in dev]).tolist()
-    sd = _fsum_rows(dev).tolist()
-    wv = sliding_window_view(c, n)
-    flat = (wv.max(axis=1) == wv.min(axis=1)).tolist()
-    sqrt = math.sqrt
-    out = []
-    append = out.append
-    for f, s2, s1 in zip(flat, sq, sd):
-        if f:
-            append(0.0)
-            continue
-        var = (s2 - s1**2 / n) / n
-        append(sqrt(var) if var > 0.0 else 0.0)
-    return out
-
-
-def _vwap(pv: np.ndarray, vol: np.ndarray, new: np.ndarray) -> list[float | None]:
-    """:class:`~udfs.indicators.vwap.SessionVWAP`: cumulative sums restarting where ``new``.
-
-    A bar without volume adds ``+-0.0`` to the sums, which changes neither, and keeps the value; so the
-    value is ``cum_pv / cum_vol`` wherever the session has traded, else None.
-    """
-    size = len(pv)
-    starts = np.flatnonzero(new).tolist()
-    if len(starts) == size:  # one bar per session (daily bars)
-        cpv, cvol = pv, vol
-    elif len(starts) * 16 <= size:
-        cpv, cvol = np.empty(size), np.empty(size)
-        for a, b in zip(starts, [*starts[1:], size]):
-            np.add.accumulate(pv[a:b], out=cpv[a:b])
-            np.add.accumulate(vol[a:b], out=cvol[a:b])
-    else:
-        out: list[float | None] = []
-        append = out.append
-        spv = svol = 0.0
-        val = None
-        for p, v, fresh in zip(pv.tolist(), vol.tolist(), new.tolist()):
-            if fresh:
-                spv = svol = 0.0
-                val = None
-            if v > 0.0:
-                spv += p
-                svol += v
-                val = spv / svol
-            append(val)
-        return out
-    traded = cvol > 0.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        values = (cpv / cvol).tolist()
-    if traded.all():
-        return values
-    return [v if t else None for v, t in zip(values, traded.tolist())]
-
-
-def _prev(values: list[Any]) -> list[Any]:
-    return [None, *values[:-1]]
-
-
 def good_bars(
     o: np.ndarray, h: np.ndarray, low: np.ndarray, c: np.ndarray, vol: np.ndarray, vw: np.ndarray
 ) -> np.ndarray:
@@ -279,40 +109,40 @@ def fast_columns(  # noqa: PLR0913, PLR0915 - one array per bar field, one block
     cols: dict[str, list[Any]] = {}
 
     # EMA, MACD (TA-Lib's alignment: the fast EMA skips slow - fast inputs), RSI
-    ema_fast = _ema(closes, cfg.ema_fast)
-    ema_slow = ema_fast if cfg.ema_slow == cfg.ema_fast else _ema(closes, cfg.ema_slow)
+    ema_fast = k.ema(closes, cfg.ema_fast)
+    ema_slow = ema_fast if cfg.ema_slow == cfg.ema_fast else k.ema(closes, cfg.ema_slow)
     mf, ms = cfg.ema_fast, cfg.ema_slow
     if ms < mf:
         mf, ms = ms, mf
     slow_line = ema_slow if ms == cfg.ema_slow else ema_fast
-    fast_line = [None] * (ms - mf) + _ema(closes[ms - mf :], mf) if size > ms - mf else [None] * size
+    fast_line = [None] * (ms - mf) + k.ema(closes[ms - mf :], mf) if size > ms - mf else [None] * size
     macd = macd_signal = macd_hist = [None] * size
     if size >= ms:
         line = [f - s for f, s in zip(fast_line[ms - 1 :], slow_line[ms - 1 :])]  # type: ignore[operator]
         if not all(map(math.isfinite, line)):
             return None
-        sig = _ema(line, cfg.macd_signal)
+        sig = k.ema(line, cfg.macd_signal)
         first = cfg.macd_signal - 1
         if len(line) > first:
             pad = [None] * (ms - 1 + first)
             macd = pad + line[first:]
             macd_signal = pad + sig[first:]
             macd_hist = pad + [m - s for m, s in zip(line[first:], sig[first:])]  # type: ignore[operator]
-    rsi = _rsi(c, cfg.rsi)
+    rsi = k.rsi(c, cfg.rsi)
 
     # SMA(close), Bollinger (middle = SMA(bb_period)), SMA(volume)
-    sma = _sma(c, cfg.sma)
-    middle = sma if cfg.bb_period == cfg.sma else _sma(c, cfg.bb_period)
+    sma = k.sma(c, cfg.sma)
+    middle = sma if cfg.bb_period == cfg.sma else k.sma(c, cfg.bb_period)
     bp = cfg.bb_period
     upper = lower = [None] * size
     if size >= bp:
-        sds = _bollinger_sd(c, bp)
+        sds = k.bollinger_sd(c, bp)
         k_up = k_dn = float(cfg.bb_k)
         mids = middle[bp - 1 :]
         mids_a, sds_a = np.array(mids, dtype=np.float64), np.array(sds)
         upper = [None] * (bp - 1) + (mids_a + sds_a * k_up).tolist()
         lower = [None] * (bp - 1) + (mids_a - sds_a * k_dn).tolist()
-    volume_sma = _sma(vol, cfg.volume_sma)
+    volume_sma = k.sma(vol, cfg.volume_sma)
 
     # ATR: true range from the second bar on
     if size > 1:
@@ -321,7 +151,7 @@ def fast_columns(  # noqa: PLR0913, PLR0915 - one array per bar field, one block
         tr = np.maximum(np.maximum(hi - lo, np.abs(pc - hi)), np.abs(pc - lo)).tolist()
     else:
         tr = []
-    atr = _atr(tr, size, cfg.atr)
+    atr = k.atr(tr, size, cfg.atr)
 
     # Stochastic: fast %K over full windows, slow %K = SMA(fast %K), %D = SMA(slow %K)
     fk, sk, sd_ = cfg.stoch_fastk, cfg.stoch_slowk, cfg.stoch_slowd
@@ -333,12 +163,12 @@ def fast_columns(  # noqa: PLR0913, PLR0915 - one array per bar field, one block
             fast_k = np.where(spread != 0.0, 100.0 * ((c[fk - 1 :] - lowest) / spread), 0.0)
         if not np.isfinite(fast_k).all():
             return None
-        slow_k = _sma(fast_k, sk)
+        slow_k = k.sma(fast_k, sk)
         if len(fast_k) >= sk:
             ks = np.array(slow_k[sk - 1 :])
             if not np.isfinite(ks).all():
                 return None
-            ds = _sma(ks, sd_)
+            ds = k.sma(ks, sd_)
             if len(ks) >= sd_:
                 pad = [None] * (fk - 1 + sk - 1 + sd_ - 1)
                 stoch_k = pad + slow_k[sk - 1 + sd_ - 1 :]
@@ -349,16 +179,16 @@ def fast_columns(  # noqa: PLR0913, PLR0915 - one array per bar field, one block
     new = np.empty(size, dtype=bool)
     new[0] = True
     np.not_equal(sessions[1:], sessions[:-1], out=new[1:])
-    vwap = _vwap(pv, vol, new)
+    vwap = k.vwap(pv, vol, new)
 
     cols["ema_12"] = ema_fast
     cols["ema_26"] = ema_slow
     cols["rsi_14"] = rsi
-    cols["rsi_14_prev"] = _prev(rsi)
+    cols["rsi_14_prev"] = k.prev(rsi)
     cols["macd"] = macd
     cols["macd_signal"] = macd_signal
     cols["macd_hist"] = macd_hist
-    cols["macd_hist_prev"] = _prev(macd_hist)
+    cols["macd_hist_prev"] = k.prev(macd_hist)
     cols["sma_20"] = sma
     cols["bb_middle"] = middle
     cols["bb_upper"] = upper
@@ -397,10 +227,10 @@ def reference_rows(
 
     ``bars`` are ``(bar_start_ms, open, high, low, close, volume, vwap)``; the answer has, per bar,
     the values in ``VALUE_FIELDS + WARM_FIELDS`` order, or None for a bar the streaming step ignores
-    (its start is not after the last one). Same rules as ``udfs.flink.IndicatorFunction``: the state
+    (its start is not after the last one). Same rules as ``udfs.flink.indicators.IndicatorFunction``: the state
     goes through :meth:`IndicatorSet.state` after every bar and a failing bar leaves it unchanged.
     """
-    from udfs.indicator_set import VALUE_FIELDS, WARM_FIELDS, Bar, IndicatorSet
+    from udfs.indicators.set import VALUE_FIELDS, WARM_FIELDS, Bar, IndicatorSet
 
     names = (*VALUE_FIELDS, *WARM_FIELDS)
     cold = (None,) * len(VALUE_FIELDS) + (False,) * len(WARM_FIELDS)

@@ -64,10 +64,6 @@ class BollingerBands(Indicator[BollingerValue]):
         self._sma.reset()
         self._value = None
 
-    @property
-    def value(self) -> BollingerValue | None:
-        return self._value
-
     def update(self, x: float) -> BollingerValue | None:
         middle = self._sma.update(finite(x))
         if middle is None:

@@ -31,10 +31,6 @@ class EMA(Indicator[float]):
         self._sum = 0.0  # running sum of the warm-up inputs, added in order as TA-Lib does
         self._value: float | None = None
 
-    @property
-    def value(self) -> float | None:
-        return self._value
-
     def update(self, x: float) -> float | None:
         x = finite(x)
         if self._value is None:

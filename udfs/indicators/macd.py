@@ -62,10 +62,6 @@ class MACD(Indicator[MACDValue]):
         self._value: MACDValue | None = None
 
     @property
-    def value(self) -> MACDValue | None:
-        return self._value
-
-    @property
     def line(self) -> float | None:
         """The latest MACD line (fast - slow), available before the signal is warm."""
         return self._line

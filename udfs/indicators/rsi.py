@@ -28,10 +28,6 @@ class RSI(Indicator[float]):
         self._loss = 0.0  # sum of losses (positive) during warm-up, then average loss
         self._value: float | None = None
 
-    @property
-    def value(self) -> float | None:
-        return self._value
-
     def update(self, x: float) -> float | None:
         x = finite(x)
         prev, self._prev = self._prev, x

@@ -29,10 +29,6 @@ class SMA(Indicator[float]):
         self._value: float | None = None
 
     @property
-    def value(self) -> float | None:
-        return self._value
-
-    @property
     def window(self) -> tuple[float, ...]:
         """The last ``N`` inputs (fewer during warm-up), oldest first."""
         return tuple(self._window)

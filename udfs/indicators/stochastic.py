@@ -50,10 +50,6 @@ class Stochastic(Indicator[StochValue]):
         self._slowd.reset()
         self._value: StochValue | None = None
 
-    @property
-    def value(self) -> StochValue | None:
-        return self._value
-
     def update(self, high: float, low: float, close: float) -> StochValue | None:  # type: ignore[override]
         """Feed the next bar (bars in time order); return slow %K/%D after it or ``None``."""
         high, low, close = finite(high), finite(low), finite(close)

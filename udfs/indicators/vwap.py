@@ -35,10 +35,6 @@ class SessionVWAP(Indicator[float]):
         self._value: float | None = None
 
     @property
-    def value(self) -> float | None:
-        return self._value
-
-    @property
     def session(self) -> Hashable | None:
         """The session of the last bar (``None`` before the first bar)."""
         return self._session

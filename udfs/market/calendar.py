@@ -1,4 +1,8 @@
-"""Exchange sessions per trading day: pre-market, regular and post-market segments, in UTC ns.
+"""Trading sessions and days: the one owner of the session idea, used by the bar engine, the feeds
+(marketpipe/feeds/session.py), the daily loaders (marketpipe/loaders/calendar.py), the indicators'
+session resets (:func:`session_of`) and the Dagster partitions (orchestration/partitions.py).
+
+Exchange sessions per trading day: pre-market, regular and post-market segments, in UTC ns.
 
 The regular session of each day (open, close; 13:00 closes on half days) comes from
 ``exchange_calendars``. Around it:
@@ -23,14 +27,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from exchange_calendars import ExchangeCalendar
 
 EARLIEST = "1990-01-01"  # exchange_calendars defaults to the last 20 years only
 EARLY_CLOSE_POST = timedelta(hours=4)  # post session length after an early close
 NS_PER_DAY = 86_400 * 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _EPOCH_DATE = date(1970, 1, 1)
+# The zone of the default calendar (XNYS): the date an indicator's session VWAP resets on (session_of).
+EXCHANGE_TZ = ZoneInfo("America/New_York")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +109,20 @@ class MarketCalendar:
         """End of the segment containing ``ts_ns`` (when its bars can be final); None outside any."""
         s = self.slot(ts_ns)
         return None if s is None else s.end_ns
+
+    def regular(self, d: date) -> tuple[int, int] | None:
+        """Open and close (epoch ns) of the regular session of ``d``; None when the exchange is closed."""
+        for s in self.day(d):
+            if s.session == "regular":
+                return s.start_ns, s.end_ns
+        return None
+
+    def next_session(self, d: date, *, within_days: int = 30) -> date:
+        """The first trading day after ``d`` (ValueError when none within ``within_days``)."""
+        for k in range(1, within_days + 1):
+            if self.regular(d + timedelta(days=k)) is not None:
+                return d + timedelta(days=k)
+        raise ValueError(f"no {self.name} session within {within_days} days after {d}")
 
     def _overlapping(self, utc_day: int) -> tuple[SessionSlot, ...]:
         """Segments of the local days around UTC day ``utc_day`` that overlap it (cached)."""
@@ -177,3 +200,65 @@ def get_calendar(name: str = "XNYS", pre_open: time = time(4, 0), post_close: ti
 @lru_cache(maxsize=32)
 def _shared(name: str, pre_open: time, post_close: time) -> MarketCalendar:
     return MarketCalendar(name, pre_open, post_close)
+
+
+def session_of(bar_start_ms: int) -> str:
+    """The session an indicator's running values (session VWAP) reset on: the date (``YYYY-MM-DD``) in
+    :data:`EXCHANGE_TZ` of a bar that starts at ``bar_start_ms`` (epoch ms UTC)."""
+    return datetime.fromtimestamp(bar_start_ms / 1000, UTC).astimezone(EXCHANGE_TZ).date().isoformat()
+
+
+# -- trading days (daily bars, Dagster partitions) ----------------------------------------------------
+# Built per whole calendar-year range and cached: building XNYS takes a noticeable fraction of a second,
+# and its default range (20 years back, 1 ahead) would make older backfills fail.
+
+
+@lru_cache(maxsize=16)
+def _year_calendar(name: str, first_year: int, last_year: int) -> ExchangeCalendar:
+    import exchange_calendars as xcals
+
+    try:
+        return xcals.get_calendar(name, start=date(first_year, 1, 1), end=date(last_year, 12, 31))
+    except xcals.errors.InvalidCalendarName as exc:
+        raise ValueError(f"unknown exchange calendar {name!r} (exchange_calendars names, e.g. XNYS)") from exc
+    except ValueError as exc:  # dates before the calendar's first supported day
+        raise ValueError(f"calendar {name} cannot cover {first_year}..{last_year}: {exc}") from exc
+
+
+def _covering(name: str, start: date, end: date) -> ExchangeCalendar:
+    # Always reach one year past today so calendars cached for recent ranges are reused.
+    last = max(end.year, datetime.now(UTC).year + 1)
+    return _year_calendar(name, min(start.year, last), last)
+
+
+def trading_days(start: date, end: date, calendar: str = "XNYS") -> list[date]:
+    """Sessions of ``calendar`` with ``start <= day <= end`` (empty when ``start > end``).
+
+    Raises ValueError for an unknown calendar or a range it cannot cover.
+    """
+    import pandas as pd
+
+    if start > end:
+        return []
+    cal = _covering(calendar, start, end)
+    # The year range may start on a holiday (1 January): clamp to the calendar's own sessions.
+    lo = max(pd.Timestamp(start), cal.first_session)
+    hi = min(pd.Timestamp(end), cal.last_session)
+    if lo > hi:
+        return []
+    return [ts.date() for ts in cal.sessions_in_range(lo, hi)]
+
+
+def session_open_utc(d: date, calendar: str = "XNYS") -> datetime:
+    """When the regular session of ``d`` opens, as an aware UTC datetime (``daily_bars.bar_start``).
+
+    Raises ValueError when ``d`` is not a session of ``calendar``.
+    """
+    import pandas as pd
+
+    cal = _covering(calendar, d, d)
+    ts = pd.Timestamp(d)
+    if not cal.is_session(ts):
+        raise ValueError(f"{d.isoformat()} is not a {calendar} trading day")
+    opened: pd.Timestamp = cal.session_open(ts)
+    return opened.to_pydatetime().astimezone(UTC)

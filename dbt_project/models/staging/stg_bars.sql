@@ -1,12 +1,8 @@
--- Every bar timeframe the pipeline writes (bars_1m from ticks, bars_5m..bars_1d rolled up from 1m),
--- one row per symbol, timeframe and bar. The tables share their columns, so one union with a
--- `timeframe` column stands for the five staging models; renames and types only.
-{% set timeframes = ['1m', '5m', '15m', '1h', '1d'] %}
-
-{% for tf in timeframes %}
+-- Every bar timeframe the pipeline writes (1m from ticks, 5m..1d rolled up from 1m), one row per
+-- symbol, timeframe and bar: the serving table `bars` (udfs/schema.py); renames and types only.
 select
     symbol::text                    as symbol,
-    '{{ tf }}'::text                as timeframe,
+    timeframe::text                 as timeframe,
     bar_start::timestamptz          as bar_start,
     bar_end::timestamptz            as bar_end,
     open::double precision          as open_price,
@@ -23,6 +19,4 @@ select
     pv_sum::double precision        as pv_sum,
     filled::boolean                 as is_filled,
     revision::integer               as revision
-from {{ source('serving', 'bars_' ~ tf) }}
-{% if not loop.last %}union all{% endif %}
-{% endfor %}
+from {{ source('serving', 'bars') }}

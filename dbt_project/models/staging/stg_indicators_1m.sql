@@ -1,22 +1,2 @@
-select
-    symbol::text                    as symbol,
-    bar_start::timestamptz          as bar_start,
-    close::double precision         as close_price,
-    volume::bigint                  as volume,
-    ema_12::double precision        as ema_12,
-    ema_26::double precision        as ema_26,
-    rsi_14::double precision        as rsi_14,
-    macd::double precision          as macd,
-    macd_signal::double precision   as macd_signal,
-    macd_hist::double precision     as macd_hist,
-    sma_20::double precision        as sma_20,
-    bb_middle::double precision     as bb_middle,
-    bb_upper::double precision      as bb_upper,
-    bb_lower::double precision      as bb_lower,
-    atr_14::double precision        as atr_14,
-    stoch_k::double precision       as stoch_k,
-    stoch_d::double precision       as stoch_d,
-    vwap_session::double precision  as vwap_session,
-    volume_sma_20::double precision as volume_sma_20,
-    is_warm::boolean                as is_warm
-from {{ source('serving', 'indicators_1m') }}
+-- Indicators on each one-minute bar (the streaming job); the select is macros/stg_indicators.sql.
+{{ stg_indicators('1m') }}

@@ -354,7 +354,7 @@ public final class BarEngine {
         for (String tf : ctx.rules.rollups) {
             long spanStart;
             long spanEnd;
-            if (tf.equals("1d")) { // _bucket_span: 1d is the regular session
+            if (tf.equals("1d")) { // rollup.bucket_span: 1d is the regular session
                 if (!minute.session.equals("regular")) {
                     continue;
                 }
@@ -431,7 +431,7 @@ public final class BarEngine {
         }
     }
 
-    /** Python {@code BarEngine._bucket_row}: the frozen merge first, then the held minutes in time order. */
+    /** Python {@code udfs.bars.rollup.bucket_row}: the frozen merge first, then the held minutes in time order. */
     private static BarRow bucketRow(Bucket b) {
         List<BarRow> rows = new ArrayList<>(b.minutes.size() + 1);
         if (b.frozen != null) {
@@ -441,7 +441,7 @@ public final class BarEngine {
         return Minute.merge(b.timeframe, b.startNs, b.endNs, rows, b.revision);
     }
 
-    /** Python {@code BarEngine._outlier}: far from the median of the day's recent high/low prices. */
+    /** Python {@code udfs.bars.outlier.is_outlier}: far from the median of the day's recent high/low prices. */
     private boolean outlier(double price, java.time.LocalDate day) {
         double frac = ctx.rules.outlierFraction;
         List<Double> recent = st.recentPrices;
@@ -457,7 +457,7 @@ public final class BarEngine {
         return Math.abs(price - ref) > frac * ref;
     }
 
-    /** Python {@code BarEngine._remember_price}. */
+    /** Python {@code udfs.bars.outlier.remember_price}. */
     private void rememberPrice(double price, java.time.LocalDate day) {
         if (!day.equals(st.recentDay)) {
             st.recentDay = day;
@@ -482,7 +482,7 @@ public final class BarEngine {
         }
     }
 
-    /** Python {@code BarEngine._fold}: merge a bucket's final minutes (in time order). */
+    /** Python {@code udfs.bars.rollup.fold}: merge a bucket's final minutes (in time order). */
     private void fold(Bucket b, long done) {
         List<Long> finals = new ArrayList<>();
         for (Long s : b.minutes.keySet()) {

@@ -33,13 +33,13 @@ import java.util.List;
  * engine ({@link BarEngine}, a port of udfs/bars/ that tests/unit/test_bars_java.py holds identical to
  * the Python reference), one engine state per symbol in Flink keyed state, woken by event-time timers
  * so a minute closes when the watermark passes its end even if the symbol trades no more. Trades the
- * engine rejects (late, market closed, ...) leave on a side output, registered as the view
- * {@code ticks_unbarred}. Called from udfs/flink_bars.py:build_bars (the {@code -- @python} line of
+ * engine rejects (late, market closed, ...) leave on a side output, returned beside the bars (12_bars.sql
+ * registers the two as {@code bars_all} and {@code ticks_unbarred}). Called from udfs/flink/bars.py:build_bars (the {@code -- @python} line of
  * 12_bars.sql); rows in and out have the columns that module names.
  */
 public final class BarStep {
 
-    /** Input columns, in this order (udfs/flink_bars.py INPUT_COLUMNS). */
+    /** Input columns, in this order (udfs/flink/bars.py INPUT_COLUMNS). */
     public static final List<String> INPUT_COLUMNS = List.of(
             "symbol", "ts_ns", "price", "size", "exchange", "conditions", "trade_id",
             "kafka_partition", "kafka_offset", "source", "event_time");
@@ -69,9 +69,9 @@ public final class BarStep {
 
     /**
      * Bars of every timeframe from clean ticks ({@link #INPUT_COLUMNS}, {@code event_time} the
-     * rowtime); registers {@code ticks_unbarred} (trades in no bar, with the reason).
+     * rowtime), and the trades in no bar with the reason: {@code {bars, unbarred}}.
      */
-    public static Table build(StreamTableEnvironment tEnv, Table ticks, String configJson) {
+    public static Table[] build(StreamTableEnvironment tEnv, Table ticks, String configJson) {
         List<String> names = ticks.getResolvedSchema().getColumnNames();
         if (!names.equals(INPUT_COLUMNS)) {
             throw new IllegalArgumentException("ticks must have columns " + INPUT_COLUMNS + ", got " + names);
@@ -83,8 +83,7 @@ public final class BarStep {
                 .process(new BarFunction(configJson), BAR_TYPE)
                 .name("bars by market rules (dev.marketpipe.flink.BarStep)")
                 .uid("marketpipe-bar-step-java");
-        tEnv.createTemporaryView("ticks_unbarred", tEnv.fromDataStream(bars.getSideOutput(REJECTED)));
-        return tEnv.fromDataStream(bars);
+        return new Table[] {tEnv.fromDataStream(bars), tEnv.fromDataStream(bars.getSideOutput(REJECTED))};
     }
 
     /** The key: the tick's symbol. */

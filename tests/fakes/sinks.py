@@ -1,4 +1,4 @@
-"""Test doubles shared by the unit tests (tests/unit is on sys.path: test files have no package)."""
+"""A TickSink double that records what it was given (the feed and replay tests)."""
 
 from __future__ import annotations
 

@@ -14,17 +14,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Self
 
-from udfs.indicators import (
-    ATR,
-    EMA,
-    MACD,
-    RSI,
-    SMA,
-    BollingerBands,
-    SessionVWAP,
-    Stochastic,
-)
+from udfs.indicators.atr import ATR
 from udfs.indicators.base import State, finite
+from udfs.indicators.bollinger import BollingerBands
+from udfs.indicators.ema import EMA
+from udfs.indicators.macd import MACD
+from udfs.indicators.rsi import RSI
+from udfs.indicators.sma import SMA
+from udfs.indicators.stochastic import Stochastic
+from udfs.indicators.vwap import SessionVWAP
 
 STATE_VERSION = 2
 

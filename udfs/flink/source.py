@@ -16,11 +16,12 @@ from typing import Any
 
 from pyflink.table import Schema, Table
 
+from udfs.flink.keyed import is_batch
+
 
 def read_once(t_env: Any, table: Table, *, rowtime: str = "event_time") -> Table:
     """``table`` as a table over one shared stream (streaming); unchanged in batch mode."""
-    mode = str(t_env.get_config().get("execution.runtime-mode", "streaming")).lower()
-    if mode == "batch":
+    if is_batch(t_env):
         return table
     stream = t_env.to_data_stream(table)
     schema = Schema.new_builder().watermark(rowtime, "SOURCE_WATERMARK()").build()

@@ -1,8 +1,8 @@
-"""Thin PyFlink binding: per-symbol indicators on a bars table.
+"""Thin PyFlink binding: per-symbol indicators on a bars table, used by ``flink_sql/21_indicators.sql``.
 
-The math is :class:`udfs.indicator_set.IndicatorSet`; this module only moves rows between
-the Table API and a keyed DataStream ``KeyedProcessFunction`` and keeps the set's plain-dict
-state in Flink ``ValueState`` (so it is checkpointed and restored with the job).
+The math is :class:`udfs.indicators.set.IndicatorSet`; this module only moves rows between
+the Table API and the keyed-function skeleton (:mod:`udfs.flink.keyed`), which keeps the set's
+plain-dict state in Flink ``ValueState`` (so it is checkpointed and restored with the job).
 
 Ordering: the indicators are recursive, so each symbol's bars must reach the function in
 event-time order. In streaming that holds for bars produced by a TUMBLE window: a window
@@ -14,7 +14,6 @@ uses a different wrapper over the same math (see :func:`attach_indicators`).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Iterator
@@ -22,12 +21,15 @@ from typing import Any
 
 import numpy as np
 from pyflink.common import Row, Types
-from pyflink.datastream import KeyedProcessFunction, RuntimeContext
-from pyflink.datastream.state import ValueState, ValueStateDescriptor
+from pyflink.datastream import KeyedProcessFunction
 from pyflink.table import DataTypes, Schema, StreamTableEnvironment, Table
-from pyflink.table.udf import TableFunction, udtf
+from pyflink.table.udf import TableFunction
 
-from udfs.indicator_set import (
+from udfs.flink.keyed import (
+    KeyedStateFunction, check_columns, data_types, is_batch, json_config, per_symbol, process_keyed, type_infos,
+)
+from udfs.indicators import batch
+from udfs.indicators.set import (
     VALUE_FIELDS,
     WARM_FIELDS,
     Bar,
@@ -35,8 +37,8 @@ from udfs.indicator_set import (
     IndicatorRow,
     IndicatorSet,
 )
-from udfs.indicators import batch
-from udfs.sessions import session_of
+from udfs.schema import INDICATOR, binding_fields
+from udfs.market.calendar import session_of
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +46,11 @@ INPUT_COLUMNS = (
     "symbol", "bar_start_ms", "open", "high", "low", "close", "volume", "vwap", "rowtime"
 )
 
-OUTPUT_COLUMNS = ("symbol", "bar_start_ms", "close", "volume", *VALUE_FIELDS, *WARM_FIELDS)
-
-OUTPUT_TYPE = Types.ROW_NAMED(
-    list(OUTPUT_COLUMNS),
-    [Types.STRING(), Types.LONG(), Types.DOUBLE(), Types.LONG()]
-    + [Types.DOUBLE()] * len(VALUE_FIELDS)
-    + [Types.BOOLEAN()] * len(WARM_FIELDS),
-)
+# The indicator row of udfs/schema.py as it leaves Python (bar start as epoch ms): symbol, bar_start_ms,
+# close, volume, then the indicator set's outputs (VALUE_FIELDS, WARM_FIELDS).
+_OUTPUT_FIELDS = binding_fields(INDICATOR)
+OUTPUT_COLUMNS = tuple(name for name, _ in _OUTPUT_FIELDS)
+OUTPUT_TYPE = Types.ROW_NAMED(list(OUTPUT_COLUMNS), type_infos(_OUTPUT_FIELDS))
 
 _COLD = (None,) * len(VALUE_FIELDS) + (False,) * len(WARM_FIELDS)
 
@@ -70,7 +69,7 @@ def row_values(row: IndicatorRow) -> tuple[Any, ...]:
     return tuple(getattr(row, name) for name in (*VALUE_FIELDS, *WARM_FIELDS))
 
 
-class IndicatorFunction(KeyedProcessFunction):  # type: ignore[misc]
+class IndicatorFunction(KeyedStateFunction):
     """Keyed by symbol; emits one indicator row per bar, at the bar's record timestamp.
 
     Input rows have :data:`INPUT_COLUMNS`. PyFlink gives every record
@@ -80,15 +79,12 @@ class IndicatorFunction(KeyedProcessFunction):  # type: ignore[misc]
     bad bar cannot poison the symbol's recursive indicators or stop the job.
     """
 
-    def __init__(self, config: IndicatorConfig | None = None) -> None:
-        self._config = config
-        self._state: ValueState | None = None
+    #: The state: ``(last bar_start_ms applied, IndicatorSet.state())``, a plain tuple and dict.
+    STATE_NAME = "indicator_set"
 
-    def open(self, runtime_context: RuntimeContext) -> None:
-        """Register the per-symbol state (a plain dict, pickled by Flink)."""
-        self._state = runtime_context.get_state(
-            ValueStateDescriptor("indicator_set", Types.PICKLED_BYTE_ARRAY())
-        )
+    def __init__(self, config: IndicatorConfig | None = None) -> None:
+        super().__init__()
+        self._config = config
 
     def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Iterator[Row]:
         """Update the symbol's IndicatorSet with the bar close and emit the indicator row.
@@ -97,8 +93,7 @@ class IndicatorFunction(KeyedProcessFunction):  # type: ignore[misc]
         at-least-once failure mode the exactly-once topics rule out) must not be applied twice,
         which would shift every recursive indicator after it.
         """
-        assert self._state is not None
-        saved = self._state.value()
+        saved = self.load()
         last_ms, saved_set = saved if isinstance(saved, tuple) else (None, saved)
         if last_ms is not None and value[1] <= last_ms:
             log.warning("indicators: %s bar %s already applied (last %s); ignored", value[0], value[1], last_ms)
@@ -114,7 +109,7 @@ class IndicatorFunction(KeyedProcessFunction):  # type: ignore[misc]
             except Exception:  # noqa: BLE001 - one bar must not stop the job; its state is kept
                 log.exception("indicators failed on %s; emitted without values", value)
                 values = _COLD
-        self._state.update((value[1], saved_set))
+        self.save((value[1], saved_set))
         yield Row(value[0], value[1], value[5], value[6], *values)
 
 
@@ -133,19 +128,11 @@ def attach_indicators(t_env: StreamTableEnvironment, bars: Table, *, batch: bool
     per-row KeyedProcessFunction manages only about 12k rows/s per worker in BATCH. Both wrappers
     feed the same :class:`IndicatorSet`, so streaming and backfill compute identical rows.
     """
-    names = bars.get_schema().get_field_names()
-    if tuple(names) != INPUT_COLUMNS:
-        raise ValueError(f"bars must have columns {INPUT_COLUMNS}, got {tuple(names)}")
+    check_columns(bars, INPUT_COLUMNS, "bars")
     config = config_of(t_env)
-    if batch is None:
-        mode = str(t_env.get_config().get("execution.runtime-mode", "streaming"))
-        batch = mode.lower() == "batch"
-    if batch:
+    if is_batch(t_env, batch):
         return _attach_batch(t_env, bars, config)
-    ds = t_env.to_data_stream(bars)
-    out = ds.key_by(lambda r: r[0], key_type=Types.STRING()).process(
-        IndicatorFunction(config), output_type=OUTPUT_TYPE
-    )
+    out = process_keyed(t_env, bars, IndicatorFunction(config), OUTPUT_TYPE)
     schema = (
         Schema.new_builder()
         .column_by_metadata("rowtime", DataTypes.TIMESTAMP_LTZ(3))
@@ -155,11 +142,7 @@ def attach_indicators(t_env: StreamTableEnvironment, bars: Table, *, batch: bool
     return t_env.from_data_stream(out, schema)
 
 
-_SERIES_TYPES = (
-    [DataTypes.BIGINT(), DataTypes.DOUBLE(), DataTypes.BIGINT()]
-    + [DataTypes.DOUBLE()] * len(VALUE_FIELDS)
-    + [DataTypes.BOOLEAN()] * len(WARM_FIELDS)
-)
+_SERIES_TYPES = data_types(_OUTPUT_FIELDS[1:])
 
 
 class IndicatorSeries(TableFunction):  # type: ignore[misc]
@@ -251,8 +234,8 @@ PERIODS_KEY = "marketpipe.indicator-periods"
 
 def config_of(t_env: Any) -> IndicatorConfig:
     """The indicator periods configured for this job (TA-Lib defaults when none)."""
-    raw = t_env.get_config().get(PERIODS_KEY, "")
-    return IndicatorConfig.from_mapping(json.loads(raw)) if raw else IndicatorConfig()
+    periods = json_config(t_env, PERIODS_KEY)
+    return IndicatorConfig.from_mapping(periods) if periods else IndicatorConfig()
 
 
 #: Symbols per Python bundle in a batch backfill. The UDTF returns a whole series per call, far faster
@@ -264,20 +247,11 @@ BATCH_BUNDLE_SIZE = "4"
 
 def _attach_batch(t_env: StreamTableEnvironment, bars: Table, config: IndicatorConfig) -> Table:
     t_env.get_config().set("python.fn-execution.bundle.size", BATCH_BUNDLE_SIZE)
-    series = udtf(IndicatorSeries(config), result_types=_SERIES_TYPES)
-    t_env.create_temporary_system_function("mp_indicator_series", series)
-    t_env.create_temporary_view("mp_indicator_bars", bars)
-    out_cols = ", ".join(f"`{c}`" for c in OUTPUT_COLUMNS[1:])
-    return t_env.sql_query(
-        f"""
-        SELECT s.symbol, {", ".join(f"t.`{c}`" for c in OUTPUT_COLUMNS[1:])},
-               TO_TIMESTAMP_LTZ(t.bar_start_ms, 3) AS rowtime
-        FROM (
-            SELECT symbol, ARRAY_AGG(bar_start_ms) AS ts, ARRAY_AGG(`open`) AS o, ARRAY_AGG(high) AS h,
-                   ARRAY_AGG(low) AS l, ARRAY_AGG(`close`) AS c, ARRAY_AGG(volume) AS v,
-                   ARRAY_AGG(vwap) AS vw
-            FROM mp_indicator_bars GROUP BY symbol
-        ) AS s,
-        LATERAL TABLE(mp_indicator_series(s.ts, s.o, s.h, s.l, s.c, s.v, s.vw)) AS t({out_cols})
-        """
+    return per_symbol(
+        t_env, bars, function=IndicatorSeries(config), function_name="mp_indicator_series",
+        view_name="mp_indicator_bars",
+        arrays=[("ts", "bar_start_ms"), ("o", "`open`"), ("h", "high"), ("l", "low"), ("c", "`close`"),
+                ("v", "volume"), ("vw", "vwap")],
+        columns=OUTPUT_COLUMNS[1:], result_types=_SERIES_TYPES,
+        extra="TO_TIMESTAMP_LTZ(t.bar_start_ms, 3) AS rowtime",
     )

@@ -10,8 +10,9 @@ held row-for-row identical to it by tests/unit/test_bars_java.py.
 
 Batch (``marketpipe backfill --ticks``): each symbol's whole tick list goes to Python in one call
 (:class:`BarSeries`) and runs through the reference engine. :class:`BarFunction` is the Python
-streaming step (``MARKETPIPE_BARS_ENGINE=python``), kept for comparison. Every path registers the
-same two views, so the SQL after this step is identical in all modes.
+streaming step (``MARKETPIPE_BARS_ENGINE=python``), kept for comparison. Every path returns the
+same two tables (the bars, the trades in no bar; 12_bars.sql's ``-- @python`` line names both views),
+so the SQL after this step is identical in all modes.
 
 Rules and reference data come from the job configuration (:data:`CONFIG_KEY`, JSON written by
 marketpipe/jobs/pipeline.py from the settings).
@@ -24,20 +25,23 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from collections.abc import Iterator
 from typing import Any
 
 from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
-from pyflink.datastream.state import ValueState, ValueStateDescriptor
-from pyflink.table import DataTypes, Schema, StreamTableEnvironment, Table
-from pyflink.table.udf import TableFunction, udtf
+from pyflink.table import DataTypes, StreamTableEnvironment, Table
+from pyflink.table.udf import TableFunction
 
 from udfs.bars.config import Reference
 from udfs.bars.engine import BarEngine
 from udfs.bars.model import NS_PER_MS, BarRow, Output, Trade
+from udfs.flink.keyed import (
+    KeyedStateFunction, check_columns, data_types, is_batch, json_config, per_symbol, process_keyed, type_infos,
+)
+from udfs.schema import BAR, binding_fields
 
 log = logging.getLogger(__name__)
 
@@ -48,16 +52,10 @@ INPUT_COLUMNS = (
     "symbol", "ts_ns", "price", "size", "exchange", "conditions", "trade_id",
     "kafka_partition", "kafka_offset", "source", "event_time",
 )
-BAR_COLUMNS = (
-    "timeframe", "symbol", "bar_start_ms", "bar_end_ms", "open", "high", "low", "close", "volume",
-    "vwap", "trade_count", "session", "session_date", "first_trade_ms", "last_trade_ms", "pv_sum",
-    "filled", "revision",
-)
-BAR_TYPES = [
-    Types.STRING(), Types.STRING(), Types.LONG(), Types.LONG(), Types.DOUBLE(), Types.DOUBLE(),
-    Types.DOUBLE(), Types.DOUBLE(), Types.LONG(), Types.DOUBLE(), Types.LONG(), Types.STRING(),
-    Types.STRING(), Types.LONG(), Types.LONG(), Types.DOUBLE(), Types.BOOLEAN(), Types.INT(),
-]
+# The bar row of udfs/schema.py as it leaves Python: times as epoch ms, the session date as ISO text.
+_BAR_FIELDS = binding_fields(BAR)
+BAR_COLUMNS = tuple(name for name, _ in _BAR_FIELDS)
+BAR_TYPES = type_infos(_BAR_FIELDS)
 REJECT_COLUMNS = (
     "kafka_partition", "kafka_offset", "reason", "symbol", "ts_ns", "price", "size", "exchange",
     "conditions", "trade_id",
@@ -88,29 +86,29 @@ def trade_of(value: Any) -> Trade:
     return Trade(value[1], value[2], value[3], value[4], value[5], value[8] or 0, value[9], value[6])
 
 
-class BarFunction(KeyedProcessFunction):  # type: ignore[misc]
+class BarFunction(KeyedStateFunction):
     """Keyed by symbol: trades in, bars out (rejected trades on the :data:`REJECTED` side output)."""
 
+    #: The state: :meth:`BarEngine.snapshot` (a version and the engine's state object).
+    STATE_NAME = "bar_engine"
+
     def __init__(self, config: dict[str, Any]) -> None:
+        super().__init__()
         self._config = config
         self._ref: Reference | None = None
-        self._state: ValueState | None = None
-        self._originals: ValueState | None = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
+        """Load the reference data and register the per-symbol state."""
         self._ref = Reference(self._config)
-        self._state = runtime_context.get_state(
-            ValueStateDescriptor("bar_engine", Types.PICKLED_BYTE_ARRAY())
-        )
+        super().open(runtime_context)
 
     def _engine(self, symbol: str) -> BarEngine:
-        assert self._ref is not None and self._state is not None
-        saved = self._state.value()
+        assert self._ref is not None
+        saved = self.load()
         ctx = self._ref.context(symbol)
         return BarEngine(symbol, ctx) if saved is None else BarEngine.restore(saved, ctx)
 
     def _finish(self, engine: BarEngine, out: Output, ctx: Any, rows: dict[int, Any]) -> Iterator[Any]:
-        assert self._state is not None
         wake = engine.next_wakeup_ns()
         st = engine.state
         if wake is not None and wake // NS_PER_MS != st.timer_ms:
@@ -119,9 +117,7 @@ class BarFunction(KeyedProcessFunction):  # type: ignore[misc]
             if wake // NS_PER_MS > ctx.timer_service().current_watermark():
                 ctx.timer_service().register_event_time_timer(wake // NS_PER_MS)
                 st.timer_ms = wake // NS_PER_MS
-        # The live state object, not bytes: PyFlink's state cache (python.state.cache-size) keeps it
-        # in the worker and serializes it when the bundle is flushed, not on every tick.
-        self._state.update(engine.snapshot())
+        self.save(engine.snapshot())  # the live object: pickled when the bundle is flushed
         for bar in out.bars:
             yield Row(*bar_values(bar))
         for rej in out.rejected:
@@ -160,39 +156,31 @@ class BarFunction(KeyedProcessFunction):  # type: ignore[misc]
 
 def config_of(t_env: Any) -> dict[str, Any]:
     """The bar configuration of this job (defaults when none was set)."""
-    raw = t_env.get_config().get(CONFIG_KEY, "")
-    return json.loads(raw) if raw else {}
+    return json_config(t_env, CONFIG_KEY)
 
 
-def build_bars(t_env: StreamTableEnvironment, ticks: Table, *, batch: bool | None = None) -> Table:
-    """Bars of every timeframe from clean ticks; also registers the view ``ticks_unbarred``.
+def build_bars(
+    t_env: StreamTableEnvironment, ticks: Table, *, batch: bool | None = None
+) -> tuple[Table, Table]:
+    """Bars of every timeframe from clean ticks, and the trades in no bar with the reason
+    (12_bars.sql registers them as ``bars_all`` and ``ticks_unbarred``).
 
     ``ticks`` must have :data:`INPUT_COLUMNS` (``event_time`` the rowtime attribute in
-    streaming). The result has :data:`BAR_COLUMNS`; ``ticks_unbarred`` has :data:`REJECT_COLUMNS`
-    (trades in no bar, with the reason).
+    streaming). The bars have :data:`BAR_COLUMNS`, the trades in no bar :data:`REJECT_COLUMNS`.
     """
-    names = tuple(ticks.get_schema().get_field_names())
-    if names != INPUT_COLUMNS:
-        raise ValueError(f"ticks must have columns {INPUT_COLUMNS}, got {names}")
+    check_columns(ticks, INPUT_COLUMNS, "ticks")
     config = config_of(t_env)
     Reference(config)  # fail at job build time, with a clear error, on a bad table or rule
-    if batch is None:
-        mode = str(t_env.get_config().get("execution.runtime-mode", "streaming"))
-        batch = mode.lower() == "batch"
-    if batch:
+    if is_batch(t_env, batch):
         return _build_batch(t_env, ticks, config)
     if config.get("engine", "java") == "java":
         return _build_java(t_env, ticks, config)
-    ds = t_env.to_data_stream(ticks)
-    bars = ds.key_by(lambda r: r[0], key_type=Types.STRING()).process(
-        BarFunction(config), output_type=Types.ROW_NAMED(list(BAR_COLUMNS), BAR_TYPES)
-    )
+    bars = process_keyed(t_env, ticks, BarFunction(config), Types.ROW_NAMED(list(BAR_COLUMNS), BAR_TYPES))
     rejected = bars.get_side_output(REJECTED)
-    t_env.create_temporary_view("ticks_unbarred", t_env.from_data_stream(rejected))
-    return t_env.from_data_stream(bars)
+    return t_env.from_data_stream(bars), t_env.from_data_stream(rejected)
 
 
-def _build_java(t_env: StreamTableEnvironment, ticks: Table, config: dict[str, Any]) -> Table:
+def _build_java(t_env: StreamTableEnvironment, ticks: Table, config: dict[str, Any]) -> tuple[Table, Table]:
     """The streaming bar step in the JVM (``dev.marketpipe.flink.BarStep``, jar from jvm/udfs)."""
     from pyflink.java_gateway import get_gateway
 
@@ -206,10 +194,10 @@ def _build_java(t_env: StreamTableEnvironment, ticks: Table, config: dict[str, A
         tmp.replace(path)  # atomic: a job reading the file never sees half of it
     # The sessions exported for the JVM, plus the shipped tables' paths.
     config = java_config(config, path, write=False)
-    j_table = get_gateway().jvm.dev.marketpipe.flink.BarStep.build(
+    j_bars, j_unbarred = get_gateway().jvm.dev.marketpipe.flink.BarStep.build(
         t_env._j_tenv, ticks._j_table, json.dumps(config)  # noqa: SLF001 - PyFlink has no public handle
     )
-    return Table(j_table, t_env)
+    return Table(j_bars, t_env), Table(j_unbarred, t_env)
 
 
 def calendar_file(config: dict[str, Any]) -> Path:
@@ -232,11 +220,7 @@ def calendar_file(config: dict[str, Any]) -> Path:
 
 _SERIES_COLUMNS = ("kind", *BAR_COLUMNS[:1], *BAR_COLUMNS[2:], *REJECT_COLUMNS)
 _SERIES_TYPES = (
-    [DataTypes.STRING(), DataTypes.STRING(), DataTypes.BIGINT(), DataTypes.BIGINT(),
-     DataTypes.DOUBLE(), DataTypes.DOUBLE(), DataTypes.DOUBLE(), DataTypes.DOUBLE(),
-     DataTypes.BIGINT(), DataTypes.DOUBLE(), DataTypes.BIGINT(), DataTypes.STRING(),
-     DataTypes.STRING(), DataTypes.BIGINT(), DataTypes.BIGINT(), DataTypes.DOUBLE(),
-     DataTypes.BOOLEAN(), DataTypes.INT()]
+    [DataTypes.STRING(), *data_types(_BAR_FIELDS[:1] + _BAR_FIELDS[2:])]
     + [DataTypes.INT(), DataTypes.BIGINT(), DataTypes.STRING(), DataTypes.STRING(),
        DataTypes.BIGINT(), DataTypes.DOUBLE(), DataTypes.BIGINT(), DataTypes.STRING(),
        DataTypes.STRING(), DataTypes.STRING()]
@@ -278,29 +262,15 @@ class BarSeries(TableFunction):  # type: ignore[misc]
                    t.size, t.exchange, t.conditions, tid[i] or None)
 
 
-def _build_batch(t_env: StreamTableEnvironment, ticks: Table, config: dict[str, Any]) -> Table:
-    series = udtf(BarSeries(config), result_types=_SERIES_TYPES)
-    t_env.create_temporary_system_function("mp_bar_series", series)
-    t_env.create_temporary_view("mp_bar_ticks", ticks)
-    cols = ", ".join(f"`{c}`" for c in _SERIES_COLUMNS)
-    t_env.create_temporary_view("mp_bar_series_rows", t_env.sql_query(
-        f"""
-        SELECT s.symbol AS sym, t.*
-        FROM (
-            SELECT symbol, ARRAY_AGG(ts_ns) AS ts, ARRAY_AGG(price) AS px, ARRAY_AGG(size) AS sz,
-                   ARRAY_AGG(COALESCE(exchange, '')) AS ex, ARRAY_AGG(COALESCE(conditions, '')) AS cond,
-                   ARRAY_AGG(COALESCE(trade_id, '')) AS tid, ARRAY_AGG(kafka_partition) AS part,
-                   ARRAY_AGG(kafka_offset) AS off, ARRAY_AGG(COALESCE(source, '')) AS src
-            FROM mp_bar_ticks GROUP BY symbol
-        ) AS s,
-        LATERAL TABLE(mp_bar_series(s.symbol, s.ts, s.px, s.sz, s.ex, s.cond, s.tid, s.part, s.off, s.src))
-            AS t({cols})
-        """
+def _build_batch(t_env: StreamTableEnvironment, ticks: Table, config: dict[str, Any]) -> tuple[Table, Table]:
+    t_env.create_temporary_view("mp_bar_series_rows", per_symbol(
+        t_env, ticks, function=BarSeries(config), function_name="mp_bar_series", view_name="mp_bar_ticks",
+        arrays=[("ts", "ts_ns"), ("px", "price"), ("sz", "size"), ("ex", "COALESCE(exchange, '')"),
+                ("cond", "COALESCE(conditions, '')"), ("tid", "COALESCE(trade_id, '')"),
+                ("part", "kafka_partition"), ("off", "kafka_offset"), ("src", "COALESCE(source, '')")],
+        columns=_SERIES_COLUMNS, result_types=_SERIES_TYPES, symbol_arg=True, symbol_as="sym",
     ))
     bar_cols = ", ".join(["timeframe", "sym AS symbol", *(f"`{c}`" for c in BAR_COLUMNS[2:])])
     rej_cols = ", ".join(f"`{c}`" for c in REJECT_COLUMNS)
-    t_env.create_temporary_view(
-        "ticks_unbarred",
-        t_env.sql_query(f"SELECT {rej_cols} FROM mp_bar_series_rows WHERE kind = 'rejected'"),
-    )
-    return t_env.sql_query(f"SELECT {bar_cols} FROM mp_bar_series_rows WHERE kind = 'bar'")
+    return (t_env.sql_query(f"SELECT {bar_cols} FROM mp_bar_series_rows WHERE kind = 'bar'"),
+            t_env.sql_query(f"SELECT {rej_cols} FROM mp_bar_series_rows WHERE kind = 'rejected'"))
