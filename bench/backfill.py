@@ -63,7 +63,7 @@ def write_daily_csv(series: list[Series], path: Path) -> Path:
         for s in series:
             cols = (s.open.tolist(), s.high.tolist(), s.low.tolist(), s.close.tolist(),
                     s.volume.astype(np.int64).tolist())
-            for d, o, h, lo, c, v in zip(dates, *cols):
+            for d, o, h, lo, c, v in zip(dates, *cols, strict=True):
                 f.write(f"{s.symbol},{d},{o!r},{h!r},{lo!r},{c!r},{v}\n")
     return path
 
@@ -138,6 +138,7 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Print one JSON line with :func:`run`'s result."""
     import argparse
     import tempfile
 

@@ -28,7 +28,7 @@ def write_csv(path: Path, n: int) -> None:
     base = ticks(per)
     with path.open("w") as fh:
         k = 0
-        for i, t in enumerate(base):
+        for t in base:
             for s in range(SYMBOLS):
                 k += 1
                 fh.write(f"S{s:02d},{t.ts_ns + s},{t.price},{t.size},N,{t.conditions},,0,{k}\n")

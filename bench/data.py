@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 T0_MS = 1_718_285_400_000  # 2024-06-13 13:30 UTC, a whole minute
 MINUTE_MS = 60_000
@@ -21,15 +22,15 @@ class Series:
     """One symbol's bars as float64 arrays (what TA-Lib takes) plus bar starts in epoch ms."""
 
     symbol: str
-    start_ms: np.ndarray
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray  # whole numbers, float64 for TA-Lib
+    start_ms: npt.NDArray[np.int64]
+    open: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]
+    low: npt.NDArray[np.float64]
+    close: npt.NDArray[np.float64]
+    volume: npt.NDArray[np.float64]  # whole numbers, float64 for TA-Lib
 
     @property
-    def vwap(self) -> np.ndarray:
+    def vwap(self) -> npt.NDArray[np.float64]:
         """The typical price, which backfill also uses when a file has no vwap column."""
         return (self.high + self.low + self.close) / 3
 

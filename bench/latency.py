@@ -3,11 +3,11 @@
 Run by ``bench/pipeline.py`` once the backlog is drained (both jobs running). A paced producer sends
 ``rate`` trades a second over ``symbols`` symbols, live-like: event time is the wall clock shifted onto a
 regular session (``anchor``, so the run does not depend on the time of day), with a heartbeat to every
-partition every 100 ms; the consumer lag of the bars job is sampled every 10 s. Minute M's watermark moment is when the producer has sent event time
-``M end + watermark delay`` (the watermark's promise), converted back to wall time; its commit time is
-``pg_xact_commit_timestamp(xmin)`` of the 1m ``bars`` row (the stack's PostgreSQL runs with
-``track_commit_timestamp``). The latency of a bar is the difference; p50/p99 are over every bar of the
-full minutes in the run. Send and commit clocks are the same machine's.
+partition every 100 ms; the consumer lag of the bars job is sampled every 10 s. Minute M's watermark moment
+is when the producer has sent event time ``M end + watermark delay`` (the watermark's promise), converted
+back to wall time; its commit time is ``pg_xact_commit_timestamp(xmin)`` of the 1m ``bars`` row (the
+stack's PostgreSQL runs with ``track_commit_timestamp``). The latency of a bar is the difference; p50/p99
+are over every bar of the full minutes in the run. Send and commit clocks are the same machine's.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ NS = 1_000_000_000
 MINUTE_NS = 60 * NS
 SLOT_S = 0.05  # the producer sends a slot's trades every 50 ms
 HEARTBEAT_S = 0.1
+ANCHOR = datetime(2024, 6, 18, 10, 0, tzinfo=ZoneInfo("America/New_York"))  # a regular session
 
 
 def _log(msg: str) -> None:
@@ -39,7 +40,7 @@ def _log(msg: str) -> None:
 
 def measure_latency(
     settings: Settings, *, rate: int = 20_000, seconds: float = 150.0, symbols: int = 500,
-    anchor: datetime = datetime(2024, 6, 18, 10, 0, tzinfo=ZoneInfo("America/New_York")),
+    anchor: datetime = ANCHOR,
 ) -> dict[str, Any]:
     """Produce ``rate`` trades/s for ``seconds``; latency of every full minute's bars (ms)."""
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 5,
@@ -102,7 +103,7 @@ def measure_latency(
     first_full_start = (anchor_ns // MINUTE_NS + 1) * MINUTE_NS
     delay_ns = settings.watermark_delay_ms * 1_000_000
     with db.connect(settings) as conn:
-        if conn.execute("SHOW track_commit_timestamp").fetchone()[0] != "on":
+        if db.scalar(conn, "SHOW track_commit_timestamp") != "on":
             return {"error": "PostgreSQL runs without track_commit_timestamp: restart it (marketpipe stack down/up)"}
         rows = conn.execute(
             "SELECT bar_start, pg_xact_commit_timestamp(xmin) FROM bars WHERE timeframe = '1m' "  # a view has no xmin
@@ -126,7 +127,8 @@ def measure_latency(
     }
     if lat_ms:
         result.update({
-            "p50_ms": round(lat_ms[len(lat_ms) // 2]), "p99_ms": round(lat_ms[min(len(lat_ms) - 1, int(len(lat_ms) * 0.99))]),
+            "p50_ms": round(lat_ms[len(lat_ms) // 2]),
+            "p99_ms": round(lat_ms[min(len(lat_ms) - 1, int(len(lat_ms) * 0.99))]),
             "max_ms": round(lat_ms[-1]), "min_ms": round(lat_ms[0]),
         })
     _log(json.dumps(result))

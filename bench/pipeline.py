@@ -27,7 +27,6 @@ import subprocess
 import sys
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -69,7 +68,7 @@ def consume_rate(settings: Settings, *, parse: bool, limit_s: float = 300) -> di
     parts = list(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
     ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in parts}
     consumer.assign([TopicPartition(topic, p, 0) for p in parts])
-    total, done, n = sum(ends.values()), 0, 0
+    total, n = sum(ends.values()), 0
     t0 = time.perf_counter()
     deadline = t0 + limit_s
     while n < total and time.perf_counter() < deadline:
@@ -77,8 +76,9 @@ def consume_rate(settings: Settings, *, parse: bool, limit_s: float = 300) -> di
             if m.error():
                 continue
             n += 1
-            if parse and m.value() is not None:
-                json.loads(m.value())
+            value = m.value()
+            if parse and value is not None:
+                json.loads(value)
     seconds = time.perf_counter() - t0
     consumer.close()
     return {"records": n, "seconds": round(seconds, 3), "per_s": round(n / seconds) if seconds else None,
@@ -97,8 +97,8 @@ def pipeline_rate(settings: Settings, records: int, bars: int, *, limit_s: float
     last_change = time.perf_counter()
     while time.perf_counter() < deadline:
         with db.connect(settings) as conn:
-            counted = int(conn.execute("SELECT coalesce(sum(raw_records), 0) FROM tick_counts").fetchone()[0])
-            now_stored = conn.execute("SELECT count(*) FROM bars_1m").fetchone()[0]
+            counted = int(db.scalar(conn, "SELECT coalesce(sum(raw_records), 0) FROM tick_counts"))
+            now_stored = db.scalar(conn, "SELECT count(*) FROM bars_1m")
         if now_stored != stored:
             stored, last_change = now_stored, time.perf_counter()
         if counted >= records and t_counted is None:
@@ -121,7 +121,7 @@ def quix_rate(settings: Settings, records: int, limit_s: float) -> dict[str, Any
     """The Quix Streams peer over the same topic, in its own interpreter."""
     if not BENCH_PYTHON.exists():
         return {"skipped": f"{BENCH_PYTHON} missing (make bench-venv)"}
-    proc = subprocess.run(  # noqa: S603
+    proc = subprocess.run(
         [str(BENCH_PYTHON), str(REPO_ROOT / "bench" / "quix_bars.py"), "--bootstrap", settings.kafka_bootstrap,
          "--topic", settings.topic_raw, "--records", str(records), "--timeout", str(limit_s)],
         capture_output=True, text=True, timeout=limit_s + 120, check=False,
@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     stack = Stack(settings)
     stack.down()
     if settings.data_dir.exists():
-        subprocess.run(["rm", "-rf", str(settings.data_dir)], check=True)  # noqa: S603,S607 - our own dir
+        subprocess.run(["rm", "-rf", str(settings.data_dir)], check=True)  # our own dir
     try:
         _log("== stack up")
         stack.up()
@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                 bad_per_kind=2, open_burst=8.0)
         _log(f"== replay {fixture.rows} rows of {args.symbols} symbols")
         t0 = time.perf_counter()
-        subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "marketpipe"), "replay", str(path), "--quiet"],  # noqa: S603
+        subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "marketpipe"), "replay", str(path), "--quiet"],
                        env=env, check=True, timeout=args.timeout)
         seconds = time.perf_counter() - t0
         results["replay"] = {"rows": fixture.rows, "seconds": round(seconds, 2), "per_s": round(fixture.rows / seconds)}
@@ -202,7 +202,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     results["ratios"] = {"pipeline_vs_raw_consume": round(ours / raw, 4) if raw else None,
                          "pipeline_vs_quix": round(ours / quix, 3) if quix else None}
     results["ratios"]["pipeline_vs_raw_consume_json"] = (
-        round(ours / results["raw_consume_json"]["per_s"], 4) if results.get("raw_consume_json", {}).get("per_s") else None)
+        round(ours / results["raw_consume_json"]["per_s"], 4)
+        if results.get("raw_consume_json", {}).get("per_s") else None)
     return results
 
 

@@ -23,9 +23,9 @@ def talib_indicators(s: Series) -> None:
     talib.RSI(s.close, 14)
     talib.MACD(s.close, 12, 26, 9)
     talib.SMA(s.close, 20)
-    talib.BBANDS(s.close, 20, 2.0, 2.0, 0)
+    talib.BBANDS(s.close, 20, 2.0, 2.0, talib.MA_Type.SMA)
     talib.ATR(s.high, s.low, s.close, 14)
-    talib.STOCH(s.high, s.low, s.close, 14, 3, 0, 3, 0)
+    talib.STOCH(s.high, s.low, s.close, 14, 3, talib.MA_Type.SMA, 3, talib.MA_Type.SMA)
     talib.SMA(s.volume, 20)
 
 

@@ -53,7 +53,8 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             ("pipeline ÷ raw consume", _n(_get(p, "ratios", "pipeline_vs_raw_consume")), "goal ≥ 0.4"),
             ("pipeline ÷ Quix Streams", _n(_get(p, "ratios", "pipeline_vs_quix"), "×"), "goal ≥ 5×"),
             ("jobs submitted and running (both)", _n(_get(p, "pipeline", "startup_s"), " s"), "goal ≤ 30 s"),
-            ("`marketpipe replay --speed max`", _n(_get(p, "replay", "per_s"), " rows/s"), "whole command, goal ≥ 150k"),
+            ("`marketpipe replay --speed max`", _n(_get(p, "replay", "per_s"), " rows/s"),
+             "whole command, goal ≥ 150k"),
             (f"bar latency p50 / p99 at {_n(_get(p, 'latency', 'rate_sent'))} trades/s",
              f"{_n(_get(p, 'latency', 'p50_ms'))} / {_n(_get(p, 'latency', 'p99_ms'))} ms",
              f"{_n(_get(p, 'latency', 'bars'))} bars; watermark → row committed in PostgreSQL; goal p99 ≤ 1 s"),
@@ -69,9 +70,11 @@ def rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     b = results.get("backfill") or {}
     if "job_bars_per_second" in b:
         out.append(("indicator + signal backfill, Flink job", _n(b["job_bars_per_second"], " bars/s"),
-                    f"{b.get('symbols')}×{b.get('bars_per_symbol')} bars; TA-Lib {_n(b.get('talib_bars_per_second'))} bars/s"))
+                    f"{b.get('symbols')}×{b.get('bars_per_symbol')} bars; "
+                    f"TA-Lib {_n(b.get('talib_bars_per_second'))} bars/s"))
     if "compute_bars_per_second" in b:
-        out.append(("indicator set, batch compute path", _n(b["compute_bars_per_second"], " bars/s"), "bit-identical to streaming"))
+        out.append(("indicator set, batch compute path", _n(b["compute_bars_per_second"], " bars/s"),
+                    "bit-identical to streaming"))
     return out
 
 

@@ -20,24 +20,26 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 if __package__ in (None, ""):  # `python bench/run.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import backfill, bar_engine, indicator_math, pipeline  # noqa: E402
+from bench import backfill, bar_engine, indicator_math, pipeline
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "latest.json"
 
 #: (full, quick) sizes.
 SIZES: dict[str, dict[str, int]] = {
-    "full": {"engine_ticks": 200_000, "stream_ticks": 200_000, "math_bars": 20_000, "math_repeats": 5, "stream_symbols": 50, "stream_bars": 1000,
-             "stream_small_bars": 200, "backfill_symbols": 100, "backfill_bars": 2000},
+    "full": {"engine_ticks": 200_000, "stream_ticks": 200_000, "math_bars": 20_000, "math_repeats": 5,
+             "stream_symbols": 50, "stream_bars": 1000, "stream_small_bars": 200, "backfill_symbols": 100,
+             "backfill_bars": 2000},
     "smoke": {"engine_ticks": 2_000, "stream_ticks": 2_000, "math_bars": 300, "math_repeats": 1, "stream_symbols": 2,
               "stream_bars": 100, "stream_small_bars": 50, "backfill_symbols": 2, "backfill_bars": 100},
-    "quick": {"engine_ticks": 50_000, "stream_ticks": 50_000, "math_bars": 5_000, "math_repeats": 3, "stream_symbols": 20, "stream_bars": 1000,
-              "stream_small_bars": 200, "backfill_symbols": 20, "backfill_bars": 1000},
+    "quick": {"engine_ticks": 50_000, "stream_ticks": 50_000, "math_bars": 5_000, "math_repeats": 3,
+              "stream_symbols": 20, "stream_bars": 1000, "stream_small_bars": 200, "backfill_symbols": 20,
+              "backfill_bars": 1000},
 }
 
 
@@ -50,8 +52,7 @@ def _streaming(size: dict[str, int], timeout: float) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "bench.streaming", "--symbols", str(size["stream_symbols"]),
            "--bars", str(size["stream_bars"]), "--small-bars", str(size["stream_small_bars"])]
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, timeout=timeout, check=False)
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as e:
         raise backfill.BenchError(f"streaming jobs did not finish in {timeout:.0f}s") from e
     for line in proc.stderr.splitlines():
@@ -60,21 +61,22 @@ def _streaming(size: dict[str, int], timeout: float) -> dict[str, Any]:
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         raise backfill.BenchError(f"streaming jobs failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return json.loads(lines[-1])
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
 
 
 def _bars_stream(ticks: int, timeout: float) -> dict[str, Any]:
     # Its own process, like _streaming.
     try:
         proc = subprocess.run([sys.executable, "-m", "bench.bars_stream", str(ticks)], cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=timeout,
-                              check=False)
+                              capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired as e:
         raise backfill.BenchError(f"bars jobs did not finish in {timeout:.0f}s") from e
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
         raise backfill.BenchError(f"bars jobs failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    return json.loads(lines[-1])
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
 
 
 def _fmt(x: float | None, unit: str = "") -> str:
@@ -85,7 +87,7 @@ def _fmt(x: float | None, unit: str = "") -> str:
     return f"{x:.3g}{unit}"
 
 
-def _measured(part: Any) -> bool:
+def _measured(part: Any) -> TypeGuard[dict[str, Any]]:
     return isinstance(part, dict) and "error" not in part and "skipped" not in part
 
 
@@ -105,7 +107,8 @@ def table(results: dict[str, Any]) -> str:
                      _fmt(1 / j["java_vs_python"], "x")))
     t = results.get("bars_stream")
     if _measured(t):
-        rows.append((f"0 bars step (Python) in a streaming job vs SQL TUMBLE ({t['ticks']} ticks, {t['symbols']} symbols)",
+        rows.append((f"0 bars step (Python) in a streaming job vs SQL TUMBLE ({t['ticks']} ticks, "
+                     f"{t['symbols']} symbols)",
                      _fmt(t["python_ticks_per_second"], " ticks/s"), _fmt(t["sql_ticks_per_second"], " ticks/s"),
                      _fmt(t["ratio_vs_sql"], "x")))
         if "java_ticks_per_second" in t:
@@ -150,7 +153,8 @@ def table(results: dict[str, Any]) -> str:
                          _fmt(ours, " ticks/s"), _fmt(quix, " rec/s"), _fmt(quix / ours if ours else None, "x")))
     head = ("measurement", "marketpipe", "TA-Lib / pandas / SQL / peer", "slower by")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                       for i, (c, w) in enumerate(zip(r, widths, strict=True)))
              for r in [head, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     for name in ("bar_engine", "bars_stream", "indicator_math", "streaming", "backfill", "pipeline_run"):
@@ -206,7 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.no_streaming:
         results["bars_stream"] = {"skipped": "--no-streaming"}
     else:
-        _progress(f"[0/3] bars step: build_bars on a PyFlink mini-cluster vs a SQL TUMBLE, {size['stream_ticks']} ticks")
+        _progress(f"[0/3] bars step: build_bars on a PyFlink mini-cluster vs a SQL TUMBLE, "
+                  f"{size['stream_ticks']} ticks")
         try:
             results["bars_stream"] = _bars_stream(size["stream_ticks"], args.timeout)
         except backfill.BenchError as e:

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = load_settings()
     Stack(settings).up()
     print(PipelineControl(settings).start(), flush=True)
-    feed = subprocess.Popen(  # noqa: S603
+    feed = subprocess.Popen(
         [str(REPO_ROOT / ".venv" / "bin" / "marketpipe"), "feed", "synthetic", "--symbols", str(args.symbols),
          "--rate", str(args.rate), "--duration", str(args.warmup + args.seconds + 5), "--accelerate", "1"],
         env={**os.environ, **settings_env(settings)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds, "rate": args.rate, "symbols": args.symbols,
         "rss_kb_start": start, "rss_kb_end": end, "growth": growth,
         "lag_start": lag_start, "lag_end": lag_end, "feed_exit": feed.returncode,
-        "accounting": [dict(zip(("partition", "raw", "clean", "rejected", "heartbeats", "balanced"), r))
+        "accounting": [dict(zip(("partition", "raw", "clean", "rejected", "heartbeats", "balanced"), r, strict=True))
                        for r in accounts],
     }
     failures = [f"{k} grew {g:.0%}" for k, g in growth.items() if g >= GROWTH_LIMIT]

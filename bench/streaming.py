@@ -74,7 +74,7 @@ def job_seconds(csv: Path, *, python_step: bool) -> float:
         time_column = "rt"
         columns = tuple(n for n in bars.get_schema().get_field_names() if n != "rowtime")
     t_env.create_temporary_view("bench_out", out)
-    types = dict(zip(out.get_schema().get_field_names(), out.get_schema().get_field_data_types()))
+    types = dict(zip(out.get_schema().get_field_names(), out.get_schema().get_field_data_types(), strict=True))
     sink_cols = ", ".join(f"`{c}` {types[c]}" for c in columns)
     t_env.execute_sql(
         f"CREATE TEMPORARY TABLE bench_sink ({sink_cols}, rt TIMESTAMP_LTZ(3)) WITH ('connector' = 'blackhole')"

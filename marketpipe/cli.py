@@ -1,5 +1,7 @@
 """``marketpipe``: run the local stack, the pipeline job and the feeds.
 
+Usage::
+
     marketpipe stack up|down|status [--json]
     marketpipe jobs start|stop|restart|status|explain [--job bars|indicators]
     marketpipe feed synthetic --symbols N --rate R --duration S [--accelerate X]
@@ -24,7 +26,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from marketpipe.exceptions import ConfigError, MarketpipeError
 from marketpipe.settings import Settings, load_settings
@@ -70,7 +72,10 @@ def _contracts(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe.contracts.registry import contract_schemas, register_contracts
 
     if args.action == "show":
-        schemas = {name: json.loads(schema.schema_str) for name, schema in contract_schemas(settings)}
+        schemas: dict[str, object] = {}
+        for name, schema in contract_schemas(settings):
+            assert schema.schema_str is not None  # contract_schemas builds every schema from its text
+            schemas[name] = json.loads(schema.schema_str)
         print(json.dumps(schemas, indent=2))
         return 0
     if not settings.schema_registry:
@@ -147,7 +152,7 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from marketpipe.monitoring import feed_metrics
     from marketpipe.rules.ticks import TickRules
 
-    speed: str | float = "max" if args.speed == "max" else float(args.speed)
+    speed: Literal["max"] | float = "max" if args.speed == "max" else float(args.speed)
     producer = TickProducer(settings)
     feed_metrics.start(settings, "replay", producer)
     summary = replay(Path(args.path), producer, speed=speed, progress=not args.quiet, keep_trades=args.wait,
@@ -241,7 +246,7 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         argv.append("--json")
     env = {**os.environ, **settings_env(settings)}
-    return subprocess.run(argv, env=env, cwd=REPO_ROOT, check=False).returncode  # noqa: S603
+    return subprocess.run(argv, env=env, cwd=REPO_ROOT, check=False).returncode
 
 
 def _chart(args: argparse.Namespace, settings: Settings) -> int:

@@ -28,7 +28,8 @@ SELECT b.symbol, to_char(b.bar_start, 'YYYY-MM-DD HH24:MI') AS bar_start, b.clos
        round(i.rsi_14::numeric, 2) AS rsi_14, round(i.macd_hist::numeric, 4) AS macd_hist, s.action
 FROM bars_1m b
 JOIN indicators_1m i USING (symbol, bar_start)
-LEFT JOIN signals s ON s.symbol = b.symbol AND s.bar_start = b.bar_start AND s.timeframe = '1m' AND s.strategy = 'macd_rsi'
+LEFT JOIN signals s ON s.symbol = b.symbol AND s.bar_start = b.bar_start \
+AND s.timeframe = '1m' AND s.strategy = 'macd_rsi'
 ORDER BY b.bar_start DESC, b.symbol
 LIMIT 8"""
 

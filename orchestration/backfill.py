@@ -13,6 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 from dagster import AssetSelection, DagsterInstance, materialize
 
@@ -21,8 +22,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse START END, run the range, return 0 when every run succeeded."""
     from tqdm import tqdm
 
-    from udfs.market.calendar import trading_days
     from orchestration import definitions as d
+    from orchestration.checks import ASSET_CHECKS, STREAMING_SPECS
+    from orchestration.resources import build_resources
+    from udfs.market.calendar import trading_days
 
     p = argparse.ArgumentParser(prog="make backfill", description=__doc__.splitlines()[0])
     p.add_argument("start", type=date.fromisoformat)
@@ -37,13 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
               f"(partitions start {d.SETTINGS.daily_start})", file=sys.stderr)
         return 2
     instance = DagsterInstance.get()
-    assets = [*d.DAILY_ASSETS, d.DBT_ASSETS, *d.STREAMING_SPECS, *d.ASSET_CHECKS]
-    resources = d.build_resources(d.SETTINGS)
+    assets = [*d.DAILY_ASSETS, d.DBT_ASSETS, *STREAMING_SPECS, *ASSET_CHECKS]
+    resources = build_resources(d.SETTINGS)
     failed: list[str] = []
 
-    def run(selection: AssetSelection, **kw: object) -> bool:
+    def run(selection: AssetSelection, **kw: Any) -> bool:
         result = materialize(assets, selection=selection, resources=resources, instance=instance,
-                             raise_on_error=False, **kw)  # type: ignore[arg-type]
+                             raise_on_error=False, **kw)
         return bool(result.success)
 
     with tqdm(days, desc="daily bars", unit="day") as bar:

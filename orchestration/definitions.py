@@ -30,7 +30,7 @@ from marketpipe.dbt import dbt_env
 from marketpipe.settings import Settings, load_settings
 from orchestration.assets.daily import build_daily_assets
 from orchestration.assets.dbt import build_dbt_assets, ensure_manifest
-from orchestration.checks import ASSET_CHECKS, STREAMING_SPECS  # noqa: F401 (backfill.py)
+from orchestration.checks import ASSET_CHECKS, STREAMING_SPECS
 from orchestration.partitions import EXCHANGE_TZ, trading_date_partitions
 from orchestration.resources import build_resources
 from udfs.market.calendar import trading_days

@@ -115,7 +115,7 @@ def replace_pg_daily_bars(conn: psycopg.Connection[Any], rows: pa.Table, days: S
     with conn.cursor() as cur, cur.copy(f"COPY daily_bars ({cols}) FROM STDIN") as copy:
         for row in rows.to_pylist():
             copy.write_row([row[c] for c in PG_COLUMNS])
-    return rows.num_rows
+    return int(rows.num_rows)
 
 
 def end_of_day_utc(d: date) -> datetime:

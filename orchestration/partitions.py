@@ -39,11 +39,12 @@ def trading_date_partitions(start: date, calendar: str, *, today: date | None = 
     holidays = non_session_weekdays(start, horizon, calendar)
     return TimeWindowPartitionsDefinition(
         cron_schedule="0 0 * * 1-5",
-        start=datetime(start.year, start.month, start.day),
+        # Naive on purpose: Dagster reads start and exclusions as wall-clock times in `timezone`.
+        start=datetime(start.year, start.month, start.day),  # noqa: DTZ001
         timezone=EXCHANGE_TZ,
         fmt=PARTITION_FMT,
         end_offset=1,
-        exclusions=[datetime(d.year, d.month, d.day) for d in holidays],
+        exclusions=[datetime(d.year, d.month, d.day) for d in holidays],  # noqa: DTZ001
     )
 
 

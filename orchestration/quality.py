@@ -3,8 +3,9 @@
 The checks live in ``soda/checks/*.yml`` (docs/quality.md). The data source is rendered in memory from
 ``soda/configuration.template.yml`` and the settings, so no password is ever written to disk. Two
 inputs come from the exchange calendar rather than SQL: every session of the configured range with
-its open and close in UTC (``${SESSION_DATES}``, ``${SESSION_OPENS}``, ``${SESSION_CLOSES}``) for the missing-bars and reconciliation checks,
-and whether the market is open now, which decides if the freshness checks mean anything.
+its open and close in UTC (``${SESSION_DATES}``, ``${SESSION_OPENS}``, ``${SESSION_CLOSES}``) for the
+missing-bars and reconciliation checks, and whether the market is open now, which decides if the
+freshness checks mean anything.
 
     python -m orchestration.quality [--suite daily_bars|bars|session ...] [--json]
 
@@ -132,7 +133,8 @@ def run_scan(
     files = []
     for suite in suites:
         if suite == "session" and not market_open(now, settings.daily_calendar):
-            skipped.append(f"session: {settings.daily_calendar} is closed at {now:%Y-%m-%d %H:%M} UTC, freshness not checked")
+            skipped.append(f"session: {settings.daily_calendar} is closed at {now:%Y-%m-%d %H:%M} UTC, "
+                           "freshness not checked")
             continue
         files.append(SUITES[suite])
     if not files:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
 
-class PostgresResource(ConfigurableResource):  # type: ignore[type-arg]
+class PostgresResource(ConfigurableResource):
     """The stack's PostgreSQL (serving tables ``daily_bars``, ``indicators_1d``, ``signals``)."""
 
     host: str
@@ -40,7 +40,7 @@ class PostgresResource(ConfigurableResource):  # type: ignore[type-arg]
 
     @property
     def dsn(self) -> str:
-        """libpq DSN."""
+        """The libpq connection URI, ``postgresql://user:password@host:port/dbname``."""
         return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{self.dbname}"
 
     def connect(self) -> psycopg.Connection[Any]:
@@ -48,7 +48,7 @@ class PostgresResource(ConfigurableResource):  # type: ignore[type-arg]
         return psycopg.connect(self.dsn, connect_timeout=10)
 
 
-class IcebergResource(ConfigurableResource):  # type: ignore[type-arg]
+class IcebergResource(ConfigurableResource):
     """The lake: pyiceberg over the JDBC catalog the Flink jobs share (same catalog name)."""
 
     catalog_name: str
@@ -62,7 +62,7 @@ class IcebergResource(ConfigurableResource):  # type: ignore[type-arg]
         return SqlCatalog(self.catalog_name, uri=self.uri, warehouse=self.warehouse)
 
 
-class LoaderResource(ConfigurableResource):  # type: ignore[type-arg]
+class LoaderResource(ConfigurableResource):
     """Which provider daily bars come from, for which symbols (``marketpipe.loaders``)."""
 
     source: str
@@ -100,7 +100,7 @@ class LoaderResource(ConfigurableResource):  # type: ignore[type-arg]
         return bars, list(getattr(loader, "last_rejects", []))
 
 
-class FlinkBackfillResource(ConfigurableResource):  # type: ignore[type-arg]
+class FlinkBackfillResource(ConfigurableResource):
     """``marketpipe backfill`` of the pipeline venv (PyFlink lives there, not in ``.venv-orch``).
 
     It runs as a subprocess on the running Flink session cluster, so daily indicators and signals are
@@ -118,7 +118,7 @@ class FlinkBackfillResource(ConfigurableResource):  # type: ignore[type-arg]
 
         argv = [self.marketpipe_bin, "backfill", "--bars", str(bars_csv), "--timeframe", "1d",
                 "--lake-namespace", lake_namespace, "--quiet"]
-        proc = subprocess.run(  # noqa: S603
+        proc = subprocess.run(
             argv, env={**os.environ, **self.env}, capture_output=True, text=True,
             timeout=self.timeout_s, check=False,
         )
@@ -136,9 +136,9 @@ class MarketpipeDbtResource(DbtCliResource):
     ``os.environ`` for the duration of the call that spawns dbt (the Popen happens inside ``cli``).
     """
 
-    env: dict[str, str] = {}
+    env: dict[str, str] = {}  # noqa: RUF012 - a pydantic field (Dagster resources are models), copied per instance
 
-    def cli(self, args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def cli(self, args: Any, **kwargs: Any) -> Any:
         """Run ``dbt ARGS`` with this resource's connection variables."""
         import os
 
@@ -154,7 +154,7 @@ class MarketpipeDbtResource(DbtCliResource):
                     os.environ[k] = v
 
 
-class SodaResource(ConfigurableResource):  # type: ignore[type-arg]
+class SodaResource(ConfigurableResource):
     """Where Soda scans connect (the data source is generated from these, never stored)."""
 
     host: str

@@ -22,7 +22,12 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from marketpipe.contracts.schemas import (
-    AVRO_CONTRACTS, COMPATIBILITY, TICKS_RAW_JSON_SCHEMA, avro_schema, schema_string, subject,
+    AVRO_CONTRACTS,
+    COMPATIBILITY,
+    TICKS_RAW_JSON_SCHEMA,
+    avro_schema,
+    schema_string,
+    subject,
 )
 from marketpipe.exceptions import ContractError
 from marketpipe.settings import Settings
@@ -89,6 +94,8 @@ def register(registry: SchemaRegistryClient, name: str, schema: Schema, *, url: 
 
 def _fields_named(schema: Schema, message: str) -> list[str]:
     """The field names behind the registry's ``/fields/N`` paths (Apicurio names fields by position)."""
+    if schema.schema_str is None:  # no schema text to read field names from
+        return []
     try:
         fields = json.loads(schema.schema_str).get("fields", [])
     except (ValueError, AttributeError):

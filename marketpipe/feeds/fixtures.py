@@ -141,21 +141,21 @@ def write_fixture(
     if rows:
         positions = sorted(rng.sample(range(len(rows)), min(len(kinds), len(rows))), reverse=True)
         for position, kind in zip(positions, kinds, strict=False):
-            ts, sym, px, size, exchange, conditions, _ = rows[position]
+            ts, row_sym, row_px, row_size, exchange, conditions, _ = rows[position]
             ts_ns = trades[position][0]
             if kind == "negative_price":
-                px = f"-{px}"
+                row_px = f"-{row_px}"
             elif kind == "zero_size":
-                size = "0"
+                row_size = "0"
             elif kind == "bad_timestamp":
                 ts = "2024-06-13T25:61:00Z"
             elif kind == "naive_timestamp":
                 ts = f"{datetime.fromtimestamp(ts_ns // 1_000_000_000, UTC):%Y-%m-%dT%H:%M:%S}"
             elif kind == "empty_symbol":
-                sym = ""
+                row_sym = ""
             elif kind == "text_price":
-                px = f"{px}x"
-            rows.insert(position + 1, (ts, sym, px, size, exchange, conditions, f"BAD-{kind}"))
+                row_px = f"{row_px}x"
+            rows.insert(position + 1, (ts, row_sym, row_px, row_size, exchange, conditions, f"BAD-{kind}"))
             bad[BAD_KINDS[kind]] = bad.get(BAD_KINDS[kind], 0) + 1
 
     path = Path(path)

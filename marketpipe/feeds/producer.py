@@ -41,7 +41,10 @@ _UNREACHABLE = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError.
 class KafkaClient(Protocol):
     """The part of ``confluent_kafka.Producer`` this module uses (lets tests pass a fake)."""
 
-    def produce(self, topic: str, value: bytes | None = ..., key: bytes | None = ..., **kwargs: Any) -> None:
+    def produce(
+        self, topic: str, value: bytes | None = ..., key: bytes | None = ..., *, partition: int = ...,
+        on_delivery: Callable[[KafkaError | None, Message], None] | None = ...,
+    ) -> None:
         """Queue a message; raises ``BufferError`` when the local queue is full."""
 
     def poll(self, timeout: float = ...) -> int:
@@ -243,7 +246,7 @@ class TickProducer:
         """Queue one tick keyed by its symbol."""
         self._produce(tick.to_json(), tick.key)
 
-    def send_encoded(self, values: Sequence[bytes | str], keys: Sequence[bytes | None]) -> None:
+    def send_encoded(self, values: Sequence[bytes], keys: Sequence[bytes | None]) -> None:
         """Queue ticks already in their wire form (``Tick.to_json()`` values and ``Tick.key`` keys), in order:
         the batch form of :meth:`send`, with the same guarantees. A full local queue is waited for as in
         ``send``; delivery reports are served once per batch, so keep batches to thousands of messages.
@@ -266,7 +269,7 @@ class TickProducer:
                     # Local queue full: wait for the broker exactly as send() does (it counts the message).
                     self.produced += queued
                     queued = 0
-                    self._produce(value if isinstance(value, bytes) else value.encode("utf-8"), key)
+                    self._produce(value, key)
         finally:
             self.produced += queued
         self._client.poll(0)

@@ -107,7 +107,7 @@ class PipelineControl:
     def explain(self, job: str) -> str:
         """The optimized plan of ``job``, built by the Flink client with the cluster's jars."""
         flink = self.jobs.flink
-        proc = subprocess.run(  # noqa: S603 - argv built here
+        proc = subprocess.run(  # argv built here
             [str(flink.flink_home / "bin" / "flink"), "run", "-py", str(PIPELINE_SCRIPT),
              job, "--explain"],
             env={**os.environ, **flink.flink_env(), **settings_env(self.settings)},

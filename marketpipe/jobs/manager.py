@@ -133,7 +133,7 @@ class JobManager:
             argv += ["-pyfs", ",".join(str(p.resolve()) for p in pyfiles)]
         argv += ["-py", str(script.resolve()), *args]
         try:
-            proc = subprocess.run(  # noqa: S603 - argv is built here, never through a shell
+            proc = subprocess.run(  # argv is built here, never through a shell
                 argv, env={**self.flink.flink_env(), **settings_env(s)}, capture_output=True, text=True,
                 timeout=_SUBMIT_TIMEOUT_S, cwd=script.resolve().parent, check=False,
             )

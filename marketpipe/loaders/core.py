@@ -73,7 +73,7 @@ class BaseLoader(ABC):
         self._log_summary(wanted, start, end, good, rejects)
         return LoadResult(good, rejects)
 
-    def preflight(self) -> None:
+    def preflight(self) -> None:  # noqa: B027 - an optional hook: loaders without such checks inherit the no-op
         """Checks that need no request (credentials, files); runs first in every load."""
 
     def fetch(self, symbols: list[str], start: date, end: date) -> tuple[list[DailyBar], list[Reject]]:

@@ -11,6 +11,7 @@ name up to its first dot (``aapl.us.csv`` -> ``AAPL``). An empty symbol list loa
 
 from __future__ import annotations
 
+from collections.abc import Hashable, Mapping
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ def read_table(path: Path) -> pd.DataFrame:
     """The file as strings-or-native columns with canonical names (Parquet by suffix, else CSV)."""
     if not path.is_file():
         raise LoaderFileError(f"daily bar file not found: {path}")
+    frame: pd.DataFrame
     try:
         if path.suffix.lower() in (".parquet", ".pq"):
             frame = pq.read_table(path).to_pandas()
@@ -117,7 +119,7 @@ class FileLoader(BaseLoader):
         """Unused: :meth:`fetch` reads the file once for all symbols."""
         return self.fetch([symbol], start, end)
 
-    def _bar(self, symbol: str, record: dict[str, Any]) -> DailyBar:
+    def _bar(self, symbol: str, record: Mapping[Hashable, Any]) -> DailyBar:
         optional = {
             k: (None if _blank(record.get(k)) else record.get(k)) for k in ("adj_close", "dividend", "split_factor")
         }

@@ -141,7 +141,7 @@ class HttpClient:
 
     def _once(self, request: urllib.request.Request) -> HttpResponse:
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as resp:  # noqa: S310 - URLs from settings
+            with urllib.request.urlopen(request, timeout=self.timeout_s) as resp:  # URLs from settings
                 body = resp.read()
                 status = resp.status
                 headers = {k.lower(): v for k, v in resp.headers.items()}

@@ -17,6 +17,7 @@ Table names are unqualified: they land in the first schema of the connection's `
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import psycopg
@@ -48,6 +49,8 @@ ROW_TABLES: tuple[tuple[Row, str], ...] = (
     (TICK_COUNTS, "tick_counts"),
 )
 
+log = logging.getLogger(__name__)
+
 
 def bar_view(timeframe: str) -> str:
     """``bars_<timeframe>``: the bars of one timeframe, with the columns of the table of that name before."""
@@ -72,10 +75,18 @@ def schema_sql() -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def _log_notice(diag: psycopg.errors.Diagnostic) -> None:
+    """Log a PostgreSQL NOTICE or WARNING raised while the schema is applied."""
+    level = logging.WARNING if diag.severity_nonlocalized == "WARNING" else logging.INFO
+    log.log(level, "postgres: %s", diag.message_primary)
+
+
 def apply_schema(settings: Settings, *, search_path: str | None = None) -> None:
     """Apply :func:`schema_sql` as the app user, in one transaction; into ``search_path`` when given."""
     try:
         with psycopg.connect(settings.postgres_dsn, connect_timeout=5) as conn:
+            # The move from the old per-timeframe tables reports what it did (and drops) as notices.
+            conn.add_notice_handler(_log_notice)
             if search_path is not None:
                 conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{search_path}"')
                 conn.execute(f'SET search_path TO "{search_path}"')

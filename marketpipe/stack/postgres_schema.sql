@@ -6,12 +6,14 @@
 -- keyed by symbol and bar_start). Their rows move into `bars` with their timeframe (the columns the
 -- two have in common; a column the old table lacked gets its default), then the table goes and a view
 -- of the same name takes its place. Objects built on an old table (dbt's staging views, which the next
--- `dbt run` rebuilds) are dropped with it. Nothing happens once they are views.
+-- `dbt run` rebuilds) are dropped with it, each named in a WARNING that `marketpipe stack up` logs.
+-- Nothing happens once they are views.
 DO $$
 DECLARE
   tf text;
   old text;
   cols text;
+  deps text;
 BEGIN
   FOREACH tf IN ARRAY ARRAY['1m', '5m', '15m', '1h', '1d'] LOOP
     old := 'bars_' || tf;
@@ -25,6 +27,14 @@ BEGIN
     WHERE o.table_schema = current_schema() AND o.table_name = old;
     EXECUTE format('INSERT INTO bars (timeframe, %s) SELECT %L, %s FROM %I ON CONFLICT DO NOTHING',
                    cols, tf, cols, old);
+    -- Say by name what goes with the table (a BI user's own view must be made again on the new view).
+    SELECT string_agg(DISTINCT v.oid::regclass::text, ', ') INTO deps
+    FROM pg_depend d JOIN pg_rewrite r ON r.oid = d.objid JOIN pg_class v ON v.oid = r.ev_class
+    WHERE d.refobjid = format('%I', old)::regclass AND v.oid <> format('%I', old)::regclass;
+    IF deps IS NOT NULL THEN
+      RAISE WARNING 'dropping %, built on the old table %: create it again on the view % (dbt rebuilds its own)',
+        deps, old, old;
+    END IF;
     EXECUTE format('DROP TABLE %I CASCADE', old);
     RAISE NOTICE 'moved the rows of % into bars (timeframe %); % is now a view', old, tf, old;
   END LOOP;

@@ -6,6 +6,7 @@ slice when re-run, so a partition can be materialized any number of times.
 
 # No `from __future__ import annotations`: Dagster reads the context/resource annotations at runtime.
 
+import contextlib
 import tempfile
 import uuid
 from datetime import UTC, date, datetime
@@ -237,11 +238,7 @@ def _drop_namespace(iceberg: IcebergResource, namespace: str) -> None:
 
     catalog = iceberg.catalog()
     for name in ("indicators_1d", "signals"):
-        try:
+        with contextlib.suppress(NoSuchTableError):
             catalog.purge_table(f"{namespace}.{name}")
-        except NoSuchTableError:
-            pass
-    try:
+    with contextlib.suppress(NoSuchNamespaceError):
         catalog.drop_namespace(namespace)
-    except NoSuchNamespaceError:
-        pass

@@ -38,7 +38,7 @@ def ensure_manifest(env: Mapping[str, str] | None = None) -> Path:
     newest = max((p.stat().st_mtime for p in _project_files(DBT_PROJECT_DIR) if p.exists()), default=0.0)
     if manifest.exists() and manifest.stat().st_mtime >= newest:
         return manifest
-    proc = subprocess.run(  # noqa: S603
+    proc = subprocess.run(
         [str(DBT), "parse", "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
          "--target-path", str(MANIFEST_DIR), "--log-path", str(MANIFEST_DIR / "logs"), "--quiet"],
         env={**(env or {}), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "PATH": str(DBT.parent)},

@@ -39,7 +39,7 @@ def screenshot(page: Page, name: str, *, full_page: bool = False) -> Path:
     return path
 
 
-def wait_until_up(  # noqa: PLR0913 - what to wait for, and how
+def wait_until_up(  # what to wait for, and how
     proc: subprocess.Popen[bytes], url: str, *, what: str, log: Path, timeout_s: float, interval_s: float = 0.5
 ) -> None:
     """Poll ``url`` until it answers 200; fail the test (with the end of ``log``) if ``proc`` exits first
@@ -49,7 +49,7 @@ def wait_until_up(  # noqa: PLR0913 - what to wait for, and how
         if proc.poll() is not None:
             pytest.fail(f"{what} exited {proc.returncode}:\n{log.read_text()[-3000:]}")
         try:
-            with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - loopback
+            with urllib.request.urlopen(url, timeout=2) as resp:  # loopback
                 if resp.status == 200:
                     return
         except OSError:

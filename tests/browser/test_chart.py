@@ -36,11 +36,11 @@ from psycopg import sql
 
 pytest.importorskip("playwright", reason="the browser tier runs under .venv-orch (make test)")
 
-from playwright.sync_api import Page  # noqa: E402
+from playwright.sync_api import Page
 
-from marketpipe.settings import REPO_ROOT, Settings, settings_env  # noqa: E402
-from marketpipe.stack.postgres import PostgresService, find_bindir  # noqa: E402
-from tests.browser.support import free_port, screenshot, stop_group, wait_until_up  # noqa: E402
+from marketpipe.settings import REPO_ROOT, Settings, settings_env
+from marketpipe.stack.postgres import PostgresService, find_bindir
+from tests.browser.support import free_port, screenshot, stop_group, wait_until_up
 
 pytestmark = pytest.mark.browser
 
@@ -102,9 +102,8 @@ def _insert_indicators(conn: psycopg.Connection[Any], bar: dict[str, Any], i: in
     values["macd_hist"] = values["macd"] - values["macd_signal"]
     row = {"symbol": SYMBOL, "bar_start": bar["bar_start"], "close": c, "volume": bar["volume"]}
     row.update({k: (v if warm else None) for k, v in values.items()})
-    row.update({f: warm for f in ("is_warm", "ema_12_warm", "ema_26_warm", "rsi_14_warm", "macd_warm",
-                                  "sma_20_warm", "bb_warm", "atr_14_warm", "stoch_warm", "vwap_warm",
-                                  "volume_sma_20_warm")})
+    row.update(dict.fromkeys(("is_warm", "ema_12_warm", "ema_26_warm", "rsi_14_warm", "macd_warm", "sma_20_warm",
+                              "bb_warm", "atr_14_warm", "stoch_warm", "vwap_warm", "volume_sma_20_warm"), warm))
     _upsert(conn, "indicators_1m", row, update=False)
 
 
@@ -138,7 +137,7 @@ class Chart:
 
     def get(self, path: str) -> tuple[int, Any]:
         try:
-            with urllib.request.urlopen(self.url + path, timeout=10) as resp:  # noqa: S310 - loopback
+            with urllib.request.urlopen(self.url + path, timeout=10) as resp:  # loopback
                 return resp.status, json.load(resp)
         except urllib.error.HTTPError as exc:
             return exc.code, json.load(exc)
@@ -155,7 +154,7 @@ def _running_chart(settings: Settings, log_path: Path) -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with log_path.open("w") as log:
-        proc = subprocess.Popen(  # noqa: S603
+        proc = subprocess.Popen(
             [str(MARKETPIPE), "chart", "--port", str(port)], cwd=REPO_ROOT,
             env={**os.environ, **settings_env(settings)}, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -421,7 +420,7 @@ groups:
 
 
 class _Exposition(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         body = METRICS.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain; version=0.0.4")
@@ -445,7 +444,7 @@ def prometheus(chart: Chart) -> Iterator[str]:
     (home / "rules.yml").write_text(RULES_YML)
     url = f"http://127.0.0.1:{chart.settings.prometheus_port}"
     log = (home / "prometheus.log").open("w")
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [str(PROMETHEUS), f"--config.file={home / 'prometheus.yml'}", f"--storage.tsdb.path={home / 'data'}",
          f"--web.listen-address=127.0.0.1:{chart.settings.prometheus_port}"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,

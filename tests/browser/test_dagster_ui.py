@@ -17,10 +17,10 @@ import pytest
 
 pytest.importorskip("playwright", reason="the browser tier runs under .venv-orch (make test)")
 
-from playwright.sync_api import Page, expect  # noqa: E402
+from playwright.sync_api import Page, expect
 
-from marketpipe.settings import REPO_ROOT  # noqa: E402
-from tests.browser.support import free_port, screenshot, stop_group, wait_until_up  # noqa: E402
+from marketpipe.settings import REPO_ROOT
+from tests.browser.support import free_port, screenshot, stop_group, wait_until_up
 
 pytestmark = pytest.mark.browser
 
@@ -35,7 +35,7 @@ def dagster_ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     port = free_port()
     log = (home / "webserver.log").open("w")
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [str(WEBSERVER), "-m", "orchestration.definitions", "-h", "127.0.0.1", "-p", str(port)],
         cwd=REPO_ROOT, env={**os.environ, "DAGSTER_HOME": str(home)}, stdout=log, stderr=subprocess.STDOUT,
         start_new_session=True,

@@ -52,7 +52,8 @@ class FakeAlpacaServer(FakeTradeServer):
         return f"ws://127.0.0.1:{self.port}/v2/iex"
 
     def encode(self, events: list[Any]) -> bytes:
-        return msgpack.packb(events)
+        packed: bytes = msgpack.packb(events)
+        return packed
 
     async def handshake(self, ws: ServerConnection) -> bool:
         await ws.send(self.encode([{"T": "success", "msg": "connected"}]))

@@ -54,7 +54,8 @@ def rate_limited(retry_after: int | None = 1) -> Scripted:
 
 def server_error(status: int = 500) -> Scripted:
     """A 5xx with an HTML body, as load balancers send them."""
-    return Scripted(status, b"<html><body><h1>500 Internal Server Error</h1></body></html>", {"Content-Type": "text/html"})
+    return Scripted(status, b"<html><body><h1>500 Internal Server Error</h1></body></html>",
+                    {"Content-Type": "text/html"})
 
 
 def slow(delay_s: float) -> Scripted:
@@ -62,7 +63,8 @@ def slow(delay_s: float) -> Scripted:
     return Scripted(delay_s=delay_s, serve_recording=True)
 
 
-TRUNCATED_JSON = Scripted(200, b'[{"date":"2024-03-01T00:00:00.000Z","close":179.66,"high":180.5', {"Content-Type": "application/json"})
+TRUNCATED_JSON = Scripted(200, b'[{"date":"2024-03-01T00:00:00.000Z","close":179.66,"high":180.5',
+                          {"Content-Type": "application/json"})
 CSV_GARBAGE = Scripted(200, b"\x00\x17garbage;;;\nnot,a,stooq\n", {"Content-Type": "text/csv"})
 STOOQ_HITS_LIMIT = Scripted(200, b"Exceeded the daily hits limit", {"Content-Type": "text/plain"})
 STOOQ_HTML = Scripted(
@@ -159,7 +161,8 @@ class FakeProviderServer:
         if not rows:
             return 200, b"No data", {"Content-Type": "text/plain"}
         body = "\r\n".join([lines[0], *rows]) + "\r\n"
-        return 200, body.encode(), {"Content-Type": "text/csv", "Content-Disposition": f"attachment;filename={query['s']}_d.csv"}
+        return 200, body.encode(), {"Content-Type": "text/csv",
+                                    "Content-Disposition": f"attachment;filename={query['s']}_d.csv"}
 
     def tiingo_answer(self, symbol: str, query: dict[str, str], auth: str) -> tuple[int, bytes, dict[str, str]]:
         """The recorded price list of ``symbol`` filtered to ``startDate..endDate``, or Tiingo's errors."""
@@ -185,7 +188,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet test output
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:  # http.server's naming
         url = urllib.parse.urlsplit(self.path)
         query = dict(urllib.parse.parse_qsl(url.query))
         parts = [p for p in url.path.split("/") if p]
@@ -198,10 +201,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         headers = {k.lower(): v for k, v in self.headers.items()}
         scripted = self.fake._record(RecordedRequest(provider, symbol, url.path, query, headers))
-        if scripted is not None and scripted.delay_s:
-            # Bounded, and cut short when the server closes so tests never wait for a slow answer.
-            if self.fake._closing.wait(min(scripted.delay_s, MAX_DELAY_S)):
-                return
+        # A delay is bounded, and cut short when the server closes so tests never wait for a slow answer.
+        if (scripted is not None and scripted.delay_s
+                and self.fake._closing.wait(min(scripted.delay_s, MAX_DELAY_S))):
+            return
         if scripted is not None and not scripted.serve_recording:
             self._send(scripted.status, scripted.body, dict(scripted.headers))
             return

@@ -12,6 +12,7 @@ subscriptions) and which trades it sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -147,7 +148,7 @@ class FakeTradeServer:
             start = max(0, self.pos - s.resend_on_reconnect) if self.connections > 1 else self.pos
             await self._stream(ws, start)
             await asyncio.wait_for(ws.wait_closed(), MAX_IDLE_S)
-        except (ConnectionClosed, TimeoutError, asyncio.TimeoutError):
+        except (ConnectionClosed, TimeoutError):
             pass
 
     async def _stream(self, ws: ServerConnection, start: int) -> None:
@@ -174,10 +175,8 @@ class FakeTradeServer:
             if i in s.malformed_after and self._once("malformed", i):
                 await ws.send(self.malformed_frame)
             if i in s.stall_after and self._once("stall", i):
-                try:  # silent, socket open: the client has to notice and reconnect
+                with contextlib.suppress(TimeoutError):  # silent, socket open: the client has to notice and reconnect
                     await asyncio.wait_for(ws.wait_closed(), s.stall_after[i])
-                except (TimeoutError, asyncio.TimeoutError):
-                    pass
                 return
             if i in s.drop_after and self._once("drop", i):
                 await asyncio.sleep(0.2)  # let the frames already written reach the client

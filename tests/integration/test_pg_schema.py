@@ -3,6 +3,7 @@ the one `bars` table with views of the old names, keeping every row, and does it
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -28,7 +29,7 @@ NEW_COLUMNS = ", pv_sum double precision NOT NULL DEFAULT 0, filled boolean NOT 
               "revision integer NOT NULL DEFAULT 0,"
 
 
-def test_per_timeframe_tables_move_into_bars_once(stack) -> None:  # type: ignore[no-untyped-def]
+def test_per_timeframe_tables_move_into_bars_once(stack, caplog) -> None:  # type: ignore[no-untyped-def]
     settings = stack.settings
     with psycopg.connect(settings.postgres_dsn, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(SCHEMA)))
@@ -51,17 +52,23 @@ def test_per_timeframe_tables_move_into_bars_once(stack) -> None:  # type: ignor
         conn.execute("CREATE VIEW old_reader AS SELECT * FROM bars_5m")
         before = conn.execute("SELECT * FROM bars_1m ORDER BY bar_start").fetchall()
     try:
-        for _ in range(2):  # the second apply finds views and changes nothing
-            apply_schema(settings, search_path=SCHEMA)
+        for i in range(2):  # the second apply finds views and changes nothing
+            caplog.clear()
+            with caplog.at_level(logging.INFO, logger="marketpipe.stack.pg_schema"):
+                apply_schema(settings, search_path=SCHEMA)
+            warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+            # what is dropped with an old table is named, once
+            assert ([w for w in warnings if "old_reader" in w] != []) == (i == 0), warnings
             with psycopg.connect(settings.postgres_dsn) as conn:
                 conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(SCHEMA)))
-                kinds = dict(conn.execute(
+                kinds: dict[str, str] = dict(conn.execute(
                     "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                     " WHERE n.nspname = %s AND c.relname LIKE 'bars%%' AND c.relkind IN ('r', 'v')",
                     (SCHEMA,)).fetchall())
                 assert kinds == {"bars": "r", **{f"bars_{tf}": "v" for tf in ("1m", "5m", "15m", "1h", "1d")}}
                 assert conn.execute("SELECT * FROM bars_1m ORDER BY bar_start").fetchall() == before
-                counts = dict(conn.execute("SELECT timeframe, count(*) FROM bars GROUP BY 1").fetchall())
+                counts: dict[str, int] = dict(
+                    conn.execute("SELECT timeframe, count(*) FROM bars GROUP BY 1").fetchall())
                 assert counts == {"1m": 3, "5m": 1, "1d": 1}
                 assert conn.execute("SELECT pv_sum, filled, revision FROM bars_1d").fetchall() == [(0.0, False, 0)]
                 assert conn.execute("SELECT pv_sum FROM bars_5m").fetchall() == [(37.5,)]

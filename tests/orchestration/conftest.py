@@ -14,6 +14,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,9 +28,10 @@ MARKETPIPE = REPO_ROOT / ".venv" / "bin" / "marketpipe"
 
 def orch_settings() -> Settings:
     """Settings of the orchestration tier's stack."""
+    ports: dict[str, Any] = stack_ports(PORT_OFFSET)  # Settings' fields are of many types; these are ports
     return Settings(
         data_dir=DATA_DIR,
-        **stack_ports(PORT_OFFSET),
+        **ports,
         daily_symbols="AAPL,MSFT,SPY",
         daily_source="stooq",
         daily_start="2024-03-01",

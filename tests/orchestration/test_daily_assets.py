@@ -19,16 +19,16 @@ import pytest
 
 pytest.importorskip("dagster", reason="the orchestration tier runs under .venv-orch (make test)")
 
-import psycopg  # noqa: E402
-from dagster import AssetSelection, DagsterInstance, materialize  # noqa: E402
+import psycopg
+from dagster import AssetSelection, DagsterInstance, materialize
 
-from marketpipe.settings import REPO_ROOT, Settings, settings_env  # noqa: E402
-from orchestration.assets.daily import build_daily_assets  # noqa: E402
-from orchestration.assets.dbt import build_dbt_assets, ensure_manifest  # noqa: E402
-from orchestration.checks import ASSET_CHECKS, STREAMING_SPECS, soda_daily_bars  # noqa: E402
-from orchestration.partitions import trading_date_partitions  # noqa: E402
-from orchestration.quality import run_scan  # noqa: E402
-from orchestration.resources import SodaResource, build_resources  # noqa: E402
+from marketpipe.settings import REPO_ROOT, Settings, settings_env
+from orchestration.assets.daily import build_daily_assets
+from orchestration.assets.dbt import build_dbt_assets, ensure_manifest
+from orchestration.checks import ASSET_CHECKS, STREAMING_SPECS, soda_daily_bars
+from orchestration.partitions import trading_date_partitions
+from orchestration.quality import run_scan
+from orchestration.resources import SodaResource, build_resources
 
 pytestmark = pytest.mark.orchestration
 
@@ -105,7 +105,8 @@ def _recorded(recordings: Path) -> dict[tuple[str, str], tuple[float, float, flo
     for sym in SYMBOLS:
         with (recordings / "stooq" / f"{sym.lower()}.us.csv").open() as fh:
             for r in csv.DictReader(fh):
-                out[(sym, r["Date"])] = (float(r["Open"]), float(r["High"]), float(r["Low"]), float(r["Close"]), int(r["Volume"]))
+                out[(sym, r["Date"])] = (float(r["Open"]), float(r["High"]), float(r["Low"]), float(r["Close"]),
+                                         int(r["Volume"]))
     return out
 
 
@@ -168,7 +169,8 @@ def test_soda_passes_on_good_data_and_fails_on_corrupted(graph: dict[str, Any], 
     # a streamed regular session of AAPL on 2024-03-04 that agrees with the batch bar: the
     # reconciliation check really compares something
     o, h, lo, c, v = 178.6, 180.67, 172.82, 173.18, 100603146
-    minutes = [("14:30", o, o + 0.5, o - 0.5, o - 0.1), ("17:00", 176.0, h, lo, 175.0), ("20:59", 174.0, 174.5, 173.0, c)]
+    minutes = [("14:30", o, o + 0.5, o - 0.5, o - 0.1), ("17:00", 176.0, h, lo, 175.0),
+               ("20:59", 174.0, 174.5, 173.0, c)]
     for i, (hm, bo, bh, bl, bc) in enumerate(minutes):
         _execute(settings,
                  "INSERT INTO bars (timeframe, symbol, bar_start, bar_end, open, high, low, close, volume, vwap, "
@@ -181,7 +183,8 @@ def test_soda_passes_on_good_data_and_fails_on_corrupted(graph: dict[str, Any], 
     assert _soda_cli(settings).returncode == 0
 
     # corrupt: a close 2 % off the streamed one, an inverted high/low, a missing session
-    _execute(settings, "UPDATE daily_bars SET close = close * 1.02 WHERE symbol = 'AAPL' AND session_date = '2024-03-04'")
+    _execute(settings,
+             "UPDATE daily_bars SET close = close * 1.02 WHERE symbol = 'AAPL' AND session_date = '2024-03-04'")
     _execute(settings, "UPDATE daily_bars SET high = low - 1 WHERE symbol = 'MSFT' AND session_date = '2024-03-04'")
     _execute(settings, "DELETE FROM daily_bars WHERE symbol = 'SPY' AND session_date = '2024-03-04'")
     bad = run_scan(settings, ["daily_bars"])

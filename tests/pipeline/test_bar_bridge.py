@@ -18,13 +18,13 @@ pytest.importorskip("pyflink")
 
 from pyflink.table import EnvironmentSettings, StreamTableEnvironment, TableEnvironment  # noqa: E402
 
-from udfs.bars.engine import latest, run_batch  # noqa: E402
 from marketpipe.rules.ticks import TickRules  # noqa: E402
-from udfs.bars.config import Reference  # noqa: E402
-from udfs.flink.bars import BAR_COLUMNS, CONFIG_KEY, REJECT_COLUMNS, bar_values, build_bars  # noqa: E402
 from marketpipe.settings import Settings  # noqa: E402
 from marketpipe.stack.jars import ensure_jars, lib_dir  # noqa: E402
+from udfs.bars.config import Reference  # noqa: E402
+from udfs.bars.engine import latest, run_batch  # noqa: E402
 from udfs.bars.model import Trade  # noqa: E402
+from udfs.flink.bars import BAR_COLUMNS, CONFIG_KEY, REJECT_COLUMNS, bar_values, build_bars  # noqa: E402
 
 NY = ZoneInfo("America/New_York")
 SYMBOLS = ("AAPL", "IBM", "ZZQUIET")

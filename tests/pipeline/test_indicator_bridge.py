@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 import talib
 
@@ -23,10 +24,10 @@ T0_MS = 1_718_285_400_000  # 2024-06-13 13:30 UTC
 WINDOW_END_OFFSET_MS = 59_999  # the rowtime of a 1-minute bar is its window_time
 
 
-def ohlcv(symbol_index: int) -> dict[str, np.ndarray]:
+def ohlcv(symbol_index: int) -> dict[str, npt.NDArray[np.float64]]:
     """A random-walk OHLCV series with a flat halt and a gap."""
     rng = np.random.default_rng(100 + symbol_index)
-    close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, BARS)))
+    close = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, BARS)))
     close[60:70] = close[59]
     close[100:] *= 1.3
     spread = np.abs(rng.normal(0, 0.005, BARS)) * close
@@ -96,7 +97,7 @@ def batch(bars_csv: Path) -> dict[str, list[tuple[Any, ...]]]:
     return run(bars_csv, "batch")
 
 
-def col(rows: list[tuple[Any, ...]], name: str) -> np.ndarray:
+def col(rows: list[tuple[Any, ...]], name: str) -> npt.NDArray[np.float64]:
     i = OUTPUT_COLUMNS.index(name)
     return np.array([np.nan if r[i] is None else r[i] for r in rows], dtype=float)
 
@@ -110,8 +111,8 @@ def test_indicators_match_talib(mode: str, request: pytest.FixtureRequest) -> No
         d = ohlcv(s)
         assert [r[1] for r in rows] == [T0_MS + i * 60_000 for i in range(BARS)]
         macd, signal, hist = talib.MACD(d["close"], 12, 26, 9)
-        upper, middle, lower = talib.BBANDS(d["close"], 20, 2.0, 2.0, 0)
-        k, dd = talib.STOCH(d["high"], d["low"], d["close"], 14, 3, 0, 3, 0)
+        upper, middle, lower = talib.BBANDS(d["close"], 20, 2.0, 2.0, talib.MA_Type.SMA)
+        k, dd = talib.STOCH(d["high"], d["low"], d["close"], 14, 3, talib.MA_Type.SMA, 3, talib.MA_Type.SMA)
         expected = {
             "ema_12": talib.EMA(d["close"], 12),
             "ema_26": talib.EMA(d["close"], 26),

@@ -73,7 +73,7 @@ def encode(out: Output, wakeup: Any = ..., elapsed_ns: int | None = None) -> Enc
 
 def decode(line: str) -> Encoded:
     """A CLI output line, with rows as tuples (comparable to :func:`encode`)."""
-    enc = json.loads(line)
+    enc: dict[str, Any] = json.loads(line)
     for key in ("bars", "rejected"):
         if key in enc:
             enc[key] = [tuple(row) for row in enc[key]]
@@ -201,7 +201,8 @@ def java_batch_ns(java: list[list[Encoded]]) -> int:
 
 
 def config_for(ctx: Context, symbol: str, workdir: Path) -> dict[str, Any]:
-    """A bar config (BarConfig.to_dict form, as marketpipe.rules.bar_config makes) whose Reference gives ``ctx`` for ``symbol``."""
+    """A bar config (BarConfig.to_dict form, as marketpipe.rules.bar_config makes) whose Reference gives ``ctx``
+    for ``symbol``."""
     rules = dataclasses.asdict(ctx.rules)
     rules["pre_open"] = ctx.rules.pre_open.isoformat()
     rules["post_close"] = ctx.rules.post_close.isoformat()
@@ -258,7 +259,7 @@ class Recorder:
             def _call(self, event: dict[str, Any], fn: Any, *args: Any, wakeup: bool) -> Output:
                 self._depth += 1
                 try:
-                    out = fn(*args)
+                    out: Output = fn(*args)
                 finally:
                     self._depth -= 1
                 if self._depth == 0:

@@ -32,7 +32,9 @@ def table_columns(statements: list[Statement], table: str) -> list[tuple[str, st
 
 
 def _split_top_level(body: str) -> list[str]:
-    parts, depth, buf = [], 0, []
+    parts: list[str] = []
+    buf: list[str] = []
+    depth = 0
     for ch in body:
         if ch == "," and depth == 0:
             parts.append("".join(buf).strip())

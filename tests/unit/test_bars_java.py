@@ -18,7 +18,7 @@ import pytest
 
 from tests.unit import bars_java, test_bars_faults, test_bars_golden, test_bars_properties
 from tests.unit.bars_java import Recorder, Session, cases_of, java_batch_ns, mismatches, run_java
-from udfs.bars.model import MINUTE_NS, NS_PER_MS, Trade
+from udfs.bars.model import NS_PER_MS, Trade
 
 NY = ZoneInfo("America/New_York")
 
@@ -148,9 +148,9 @@ def windows(day: date, opening: int, closing: int) -> list[tuple[int, int]]:
     """Busy stretches of a day (short, so the replay's timers stay cheap): before pre_open, pre-market,
     the open, midday, the close with the post-market start, and across post_close."""
     return [
-        (ns(day, 3, 55), ns(day, 4, 5)), (ns(day, 8, 0), ns(day, 8, 20)), (opening - 300 * 10**9, opening + 1800 * 10**9),
-        (ns(day, 12, 40), ns(day, 13, 20)), (closing - 1200 * 10**9, closing + 600 * 10**9),
-        (ns(day, 19, 50), ns(day, 20, 10)),
+        (ns(day, 3, 55), ns(day, 4, 5)), (ns(day, 8, 0), ns(day, 8, 20)),
+        (opening - 300 * 10**9, opening + 1800 * 10**9), (ns(day, 12, 40), ns(day, 13, 20)),
+        (closing - 1200 * 10**9, closing + 600 * 10**9), (ns(day, 19, 50), ns(day, 20, 10)),
     ] if day.month != 11 else [
         (opening - 300 * 10**9, opening + 1800 * 10**9), (closing - 1200 * 10**9, closing + 600 * 10**9),
         (ns(day, 16, 50), ns(day, 17, 10)),

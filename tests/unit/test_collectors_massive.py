@@ -17,8 +17,8 @@ from marketpipe.collectors.mapping import DROP, CodeMap, massive_conditions, mas
 from marketpipe.collectors.massive import MassiveStream, to_tick
 from marketpipe.collectors.service import CollectorService
 from marketpipe.feeds.tick import HeartbeatSchedule
-from tests.fakes.massive_server import FakeMassiveServer, Script, massive_trade, status_event
 from tests.fakes.kafka import KafkaClientDouble, producer_with
+from tests.fakes.massive_server import FakeMassiveServer, Script, massive_trade, status_event
 from tests.unit.collectors_support import FAST, T0_NS, run_until
 from udfs.market.conditions import ConditionTable
 

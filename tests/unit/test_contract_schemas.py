@@ -14,7 +14,12 @@ import jsonschema
 import pytest
 
 from marketpipe.contracts.schemas import (
-    AVRO_CONTRACTS, TICKS_RAW_JSON_SCHEMA, AvroContract, avro_schema, flink_value_options, schema_string,
+    AVRO_CONTRACTS,
+    TICKS_RAW_JSON_SCHEMA,
+    AvroContract,
+    avro_schema,
+    flink_value_options,
+    schema_string,
     subject,
 )
 from marketpipe.exceptions import ConfigError
@@ -40,6 +45,7 @@ def test_schemas_are_valid_avro(contract: AvroContract) -> None:
     text = schema_string(avro_schema(contract))
     fastavro.parse_schema(json.loads(text))
     parsed = avro.schema.parse(text)
+    assert isinstance(parsed, avro.schema.NamedSchema)
     assert parsed.fullname == f"dev.marketpipe.contracts.{contract.record}"
 
 
@@ -84,7 +90,7 @@ def test_a_bar_round_trips_through_the_schema() -> None:
 
 def test_a_column_type_without_mapping_is_a_config_error() -> None:
     dlq = AvroContract("topic_dlq", "DeadLetter", Row("dlq", (Column("received_at", "TIMESTAMP_LTZ(3)"),), ()), "")
-    with pytest.raises(ConfigError, match="received_at .* TIMESTAMP_LTZ"):
+    with pytest.raises(ConfigError, match=r"received_at .* TIMESTAMP_LTZ"):
         avro_schema(dlq)
 
 

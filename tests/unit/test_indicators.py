@@ -6,23 +6,24 @@ import pickle
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 import talib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from udfs.indicators.set import IndicatorRow, IndicatorSet, compute_indicators
 from udfs.indicators import EMA, MACD, RSI, Indicator, MACDValue
+from udfs.indicators.set import IndicatorRow, IndicatorSet, compute_indicators
 
 RTOL = 1e-9
 
 
-def random_walk(seed: int, n: int = 5000) -> np.ndarray:
+def random_walk(seed: int, n: int = 5000) -> npt.NDArray[np.float64]:
     rng = np.random.default_rng(seed)
     return 100.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, n)))
 
 
-def with_jumps(seed: int, n: int = 2000) -> np.ndarray:
+def with_jumps(seed: int, n: int = 2000) -> npt.NDArray[np.float64]:
     """A walk with gaps of +-30 % and long flat stretches (halts)."""
     rng = np.random.default_rng(seed)
     steps = rng.normal(0.0, 0.005, n)
@@ -33,7 +34,7 @@ def with_jumps(seed: int, n: int = 2000) -> np.ndarray:
     return x
 
 
-SERIES: dict[str, np.ndarray] = {
+SERIES: dict[str, npt.NDArray[np.float64]] = {
     **{f"walk{s}": random_walk(s) for s in (1, 2, 3)},
     "jumps": with_jumps(7),
     "flat": np.full(300, 42.5),
@@ -44,17 +45,17 @@ SERIES: dict[str, np.ndarray] = {
 }
 
 
-def as_array(values: Sequence[float | None]) -> np.ndarray:
+def as_array(values: Sequence[float | None]) -> npt.NDArray[np.float64]:
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
-def assert_matches(ours: Sequence[float | None], ref: np.ndarray) -> None:
+def assert_matches(ours: Sequence[float | None], ref: npt.NDArray[np.float64]) -> None:
     got = as_array(ours)
     np.testing.assert_array_equal(np.isnan(got), np.isnan(ref), err_msg="warm-up (None) mismatch")
     np.testing.assert_allclose(got, ref, rtol=RTOL, atol=1e-12, equal_nan=True)
 
 
-def run(ind: Indicator[float], xs: np.ndarray) -> list[float | None]:
+def run(ind: Indicator[float], xs: npt.NDArray[np.float64]) -> list[float | None]:
     return [ind.update(x) for x in xs]
 
 
@@ -88,7 +89,7 @@ def test_macd_matches_talib(name: str, periods: tuple[int, int, int]) -> None:
         assert_matches([None if v is None else getattr(v, field) for v in out], r)
 
 
-def run_macd(ind: MACD, xs: np.ndarray) -> list[MACDValue | None]:
+def run_macd(ind: MACD, xs: npt.NDArray[np.float64]) -> list[MACDValue | None]:
     return [ind.update(x) for x in xs]
 
 

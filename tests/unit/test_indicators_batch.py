@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 import talib
 from hypothesis import given, settings
@@ -22,8 +24,8 @@ from pyflink.common import Row
 
 from udfs.flink.indicators import OUTPUT_COLUMNS, IndicatorFunction, IndicatorSeries, series_rows
 from udfs.indicators import batch, kernels
-from udfs.indicators.set import VALUE_FIELDS, IndicatorConfig
 from udfs.indicators.bollinger import population_stddev
+from udfs.indicators.set import VALUE_FIELDS, IndicatorConfig
 
 DAY_MS = 86_400_000
 MINUTE_MS = 60_000
@@ -56,8 +58,9 @@ def streaming_rows(bars: Bars, config: IndicatorConfig | None) -> list[tuple[Any
 
 
 def fast_rows(bars: Bars, config: IndicatorConfig | None) -> list[tuple[Any, ...]]:
-    cols = list(zip(*bars)) if bars else [[]] * 7
-    return series_rows(*(list(col) for col in cols), config)
+    cols: list[Sequence[Any]] = list(zip(*bars, strict=True)) if bars else [[]] * 7
+    ts, o, h, low, c, v, vw = (list(col) for col in cols)
+    return series_rows(ts, o, h, low, c, v, vw, config)
 
 
 def _bits(x: Any) -> Any:
@@ -68,9 +71,9 @@ def _bits(x: Any) -> Any:
 
 def assert_identical(fast: list[tuple[Any, ...]], ref: list[tuple[Any, ...]]) -> None:
     assert len(fast) == len(ref)
-    for i, (a, b) in enumerate(zip(fast, ref)):
+    for i, (a, b) in enumerate(zip(fast, ref, strict=True)):
         assert len(a) == len(b) == len(OUTPUT_COLUMNS) - 1
-        for name, x, y in zip(OUTPUT_COLUMNS[1:], a, b):
+        for name, x, y in zip(OUTPUT_COLUMNS[1:], a, b, strict=True):
             assert _bits(x) == _bits(y), f"row {i} {name}: fast {x!r} != streaming {y!r}"
 
 
@@ -102,7 +105,7 @@ def series(
     ts = t0 + np.cumsum(steps) - step_ms
     vwap = (high + low + close) / 3
     return list(zip(ts.tolist(), open_.tolist(), high.tolist(), low.tolist(), close.tolist(),
-                    volume.tolist(), vwap.tolist()))
+                    volume.tolist(), vwap.tolist(), strict=True))
 
 
 CONFIGS = {
@@ -116,7 +119,7 @@ CONFIGS = {
                             atr=60, stoch_fastk=40, stoch_slowk=10, stoch_slowd=10, volume_sma=60),
 }
 
-SERIES = {
+SERIES: dict[str, Callable[[], Bars]] = {
     "daily": lambda: series(1, 2600),
     "daily_gaps": lambda: series(2, 1500, gaps=True),
     "minute_sessions": lambda: series(3, 3000, step_ms=MINUTE_MS, t0=T0_MINUTE, zero_volume=0.05),
@@ -173,7 +176,8 @@ def test_duplicate_bar_starts_are_applied_once() -> None:
 
 @pytest.mark.parametrize("scale", [1e-120, 1e120])
 def test_outside_the_fast_range_falls_back_to_the_streaming_code(scale: float) -> None:
-    bars = [(t, o * scale, h * scale, low * scale, c * scale, v, vw * scale) for t, o, h, low, c, v, vw in series(14, 300)]
+    bars = [(t, o * scale, h * scale, low * scale, c * scale, v, vw * scale)
+            for t, o, h, low, c, v, vw in series(14, 300)]
     assert_identical(fast_rows(bars, None), streaming_rows(bars, None))
 
 
@@ -192,7 +196,7 @@ def test_invalid_config_is_cold_everywhere_like_the_stream() -> None:
 
 def test_udtf_eval_yields_the_same_rows() -> None:
     bars = series(16, 300)
-    cols = [list(col) for col in zip(*bars)]
+    cols = [list(col) for col in zip(*bars, strict=True)]
     out = IndicatorSeries(None).eval(*cols)
     assert isinstance(out, list)  # PyFlink's normalize_table_function_result takes an iterator as ONE row
     assert_identical(out, streaming_rows(bars, None))
@@ -244,7 +248,7 @@ def test_session_ids_follow_session_of() -> None:
     ids = batch.session_ids(ts)
     names = [session_of(t) for t in ts.tolist()]
     same_ids = (ids[1:] == ids[:-1]).tolist()
-    assert same_ids == [a == b for a, b in zip(names[1:], names[:-1])]
+    assert same_ids == [a == b for a, b in zip(names[1:], names[:-1], strict=True)]
 
 
 @pytest.mark.parametrize("name", ["daily", "daily_gaps", "minute_sessions"])
@@ -253,9 +257,9 @@ def test_fast_path_matches_talib(name: str) -> None:
     rows = fast_rows(bars, None)
     cols = {c: np.array([np.nan if r[i] is None else r[i] for r in rows], dtype=float)
             for i, c in enumerate(OUTPUT_COLUMNS[1:]) if c in VALUE_FIELDS}
-    _, _, h, low, c, v, _ = (np.array(col, dtype=float) for col in zip(*bars))
+    _, _, h, low, c, v, _ = (np.array(col, dtype=float) for col in zip(*bars, strict=True))
 
-    def same(ours: np.ndarray, ref: np.ndarray, rtol: float = 1e-12) -> None:
+    def same(ours: npt.NDArray[np.float64], ref: npt.NDArray[np.float64], rtol: float = 1e-12) -> None:
         # the tolerance of test_indicators*.py: None exactly where TA-Lib is NaN, then ~1e-12 relative
         assert np.array_equal(np.isnan(ours), np.isnan(ref))
         scale = float(np.nanmax(np.abs(ref)))
@@ -269,12 +273,12 @@ def test_fast_path_matches_talib(name: str) -> None:
     same(cols["macd_signal"], s)
     same(cols["macd_hist"], hist)
     same(cols["sma_20"], talib.SMA(c, 20))
-    up, mid, lo = talib.BBANDS(c, 20, 2.0, 2.0, 0)
+    up, mid, lo = talib.BBANDS(c, 20, 2.0, 2.0, talib.MA_Type.SMA)
     same(cols["bb_middle"], mid)
     same(cols["bb_upper"], up, rtol=1e-12)
     same(cols["bb_lower"], lo, rtol=1e-12)
     same(cols["atr_14"], talib.ATR(h, low, c, 14))
-    k, d = talib.STOCH(h, low, c, 14, 3, 0, 3, 0)
+    k, d = talib.STOCH(h, low, c, 14, 3, talib.MA_Type.SMA, 3, talib.MA_Type.SMA)
     same(cols["stoch_k"], k)
     same(cols["stoch_d"], d)
     same(cols["volume_sma_20"], talib.SMA(v, 20))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pytest
 import talib
@@ -33,12 +34,12 @@ RTOL = 1e-9
 class Bars:
     """An OHLCV series with a session id per bar (a new session every 390 bars)."""
 
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
-    session: np.ndarray
+    open: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]
+    low: npt.NDArray[np.float64]
+    close: npt.NDArray[np.float64]
+    volume: npt.NDArray[np.float64]
+    session: npt.NDArray[np.int64]
 
     def __len__(self) -> int:
         return len(self.close)
@@ -47,7 +48,9 @@ class Bars:
         return list(zip(self.high.tolist(), self.low.tolist(), self.close.tolist(), strict=True))
 
 
-def ohlc(closes: np.ndarray, rng: np.random.Generator, gaps: np.ndarray | None = None) -> Bars:
+def ohlc(
+    closes: npt.NDArray[np.float64], rng: np.random.Generator, gaps: npt.NDArray[np.float64] | None = None
+) -> Bars:
     """Bars around ``closes`` with ``high >= max(open, close)`` and ``low <= min(open, close)``."""
     n = len(closes)
     opens = np.r_[closes[0], closes[:-1]] * (1.0 if gaps is None else gaps)
@@ -96,7 +99,7 @@ SERIES: dict[str, Bars] = {
 }
 
 
-def as_array(values: Sequence[float | None]) -> np.ndarray:
+def as_array(values: Sequence[float | None]) -> npt.NDArray[np.float64]:
     return np.array([np.nan if v is None else v for v in values], dtype=float)
 
 
@@ -104,7 +107,7 @@ def field(values: Sequence[Any], name: str) -> list[float | None]:
     return [None if v is None else getattr(v, name) for v in values]
 
 
-def assert_matches(ours: Sequence[float | None], ref: np.ndarray) -> None:
+def assert_matches(ours: Sequence[float | None], ref: npt.NDArray[np.float64]) -> None:
     """None exactly where TA-Lib is NaN; otherwise equal to ``RTOL`` relative.
 
     ``atol`` is 1e-12 of the series' own scale so that legitimately-zero outputs (ATR of a
@@ -131,7 +134,7 @@ def test_bollinger_matches_talib(name: str, params: tuple[int, float, float]) ->
     xs = SERIES[name].close
     ind = BollingerBands(*params)
     out = [ind.update(x) for x in xs]
-    upper, middle, lower = talib.BBANDS(xs, params[0], params[1], params[2], matype=0)
+    upper, middle, lower = talib.BBANDS(xs, params[0], params[1], params[2], matype=talib.MA_Type.SMA)
     np.testing.assert_array_equal(as_array(field(out, "middle")), middle)  # the SMA, exactly
     assert_matches(field(out, "upper"), upper)
     assert_matches(field(out, "lower"), lower)
@@ -169,7 +172,7 @@ def test_stochastic_matches_talib(name: str, periods: tuple[int, int, int]) -> N
     ind = Stochastic(*periods)
     out = [ind.update(*bar) for bar in b.hlc()]
     fastk, slowk, slowd = periods
-    k, d = talib.STOCH(b.high, b.low, b.close, fastk, slowk, 0, slowd, 0)
+    k, d = talib.STOCH(b.high, b.low, b.close, fastk, slowk, talib.MA_Type.SMA, slowd, talib.MA_Type.SMA)
     assert_matches(field(out, "k"), k)
     assert_matches(field(out, "d"), d)
 
@@ -180,11 +183,12 @@ def test_stochastic_zero_range_is_zero_and_first_value_at_17() -> None:
     out = [ind.update(*bar) for bar in b.hlc()]
     assert out[:17] == [None] * 17
     assert out[17:] == [StochValue(0.0, 0.0)] * 23
-    k, d = talib.STOCH(b.high, b.low, b.close, 14, 3, 0, 3, 0)  # talib defaults to fastk=5
+    sma = talib.MA_Type.SMA
+    k, d = talib.STOCH(b.high, b.low, b.close, 14, 3, sma, 3, sma)  # talib defaults to fastk=5
     assert np.isnan(k[16]) and k[17] == 0.0 and d[17] == 0.0
 
 
-def vwap_reference(b: Bars) -> np.ndarray:
+def vwap_reference(b: Bars) -> npt.NDArray[np.float64]:
     """The direct batch computation: per-session cumulative sums, divided."""
     df = pd.DataFrame({"pv": b.close * b.volume, "v": b.volume, "s": b.session})
     g = df.groupby("s", sort=False)
@@ -281,16 +285,16 @@ def bad_calls(kind: str, bad: float) -> list[Callable[[Indicator[Any]], object]]
         return [lambda ind: ind.update(bad)]
     if kind == "vwap":
         return [
-            lambda ind: ind.update(bad, 10.0, 0),  # type: ignore[call-arg]
-            lambda ind: ind.update(1000.0, bad, 0),  # type: ignore[call-arg]
-            lambda ind: ind.update(1000.0, -10.0, 0),  # type: ignore[call-arg]
-            lambda ind: ind.update(1000.0, 0.0, 0),  # type: ignore[call-arg]
-            lambda ind: ind.update(1000.0, 10.0, []),  # type: ignore[call-arg]
+            lambda ind: ind.update(bad, 10.0, 0),
+            lambda ind: ind.update(1000.0, bad, 0),
+            lambda ind: ind.update(1000.0, -10.0, 0),
+            lambda ind: ind.update(1000.0, 0.0, 0),
+            lambda ind: ind.update(1000.0, 10.0, []),
         ]
     return [
-        lambda ind: ind.update(bad, 1.0, 1.0),  # type: ignore[call-arg]
-        lambda ind: ind.update(1.0, bad, 1.0),  # type: ignore[call-arg]
-        lambda ind: ind.update(1.0, 1.0, bad),  # type: ignore[call-arg]
+        lambda ind: ind.update(bad, 1.0, 1.0),
+        lambda ind: ind.update(1.0, bad, 1.0),
+        lambda ind: ind.update(1.0, 1.0, bad),
     ]
 
 
@@ -324,7 +328,7 @@ def test_bad_parameters_rejected() -> None:
 
 
 @st.composite
-def bar_lists(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bar_lists(draw: st.DrawFn) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     n = draw(st.integers(min_value=1, max_value=80))
     price = st.floats(min_value=0.01, max_value=1e6, allow_nan=False, allow_infinity=False)
     o = np.array(draw(st.lists(price, min_size=n, max_size=n)))
@@ -337,7 +341,7 @@ def bar_lists(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 @settings(max_examples=60, deadline=None)
 @given(bar_lists(), st.integers(min_value=0, max_value=80))
 def test_property_stream_equals_talib_and_restore(
-    bars: tuple[np.ndarray, np.ndarray, np.ndarray], cut: int
+    bars: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.float64]], cut: int
 ) -> None:
     h, low, c = bars
     hlc = list(zip(h.tolist(), low.tolist(), c.tolist(), strict=True))
@@ -345,8 +349,8 @@ def test_property_stream_equals_talib_and_restore(
     a = [atr.update(*x) for x in hlc]
     s = [stoch.update(*x) for x in hlc]
     b = [bb.update(x[2]) for x in hlc]
-    k, d = talib.STOCH(h, low, c, 5, 3, 0, 3, 0)
-    u, m, lo = talib.BBANDS(c, 5, 2.0, 2.0, 0)
+    k, d = talib.STOCH(h, low, c, 5, 3, talib.MA_Type.SMA, 3, talib.MA_Type.SMA)
+    u, m, lo = talib.BBANDS(c, 5, 2.0, 2.0, talib.MA_Type.SMA)
     # Arbitrary bars span 8 orders of magnitude within one series: compare on the price scale.
     for got, ref, scale in [
         (a, talib.ATR(h, low, c, 5), float(np.max(h))),
@@ -390,7 +394,7 @@ def test_indicator_periods_are_configurable() -> None:
     from udfs.indicators.set import IndicatorConfig, compute_indicators
 
     rng = np.random.default_rng(11)
-    closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 400)))
+    closes = 100.0 * np.exp(np.cumsum(rng.normal(0, 0.01, 400)))
     config = IndicatorConfig.from_mapping({"rsi": 9, "ema_fast": 5, "ema_slow": 35, "sma": 10})
     rows = compute_indicators([float(c) for c in closes], config)
     for name, ref in (

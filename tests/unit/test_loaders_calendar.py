@@ -37,8 +37,8 @@ def test_calendar_errors() -> None:
 
 
 def bar(**changes: object) -> DailyBar:
-    values: dict[str, object] = dict(symbol="A", session_date=date(2024, 3, 5), open=10.0, high=11.0, low=9.0,
-                                     close=10.5, volume=100)
+    values: dict[str, object] = {"symbol": "A", "session_date": date(2024, 3, 5), "open": 10.0, "high": 11.0,
+                                 "low": 9.0, "close": 10.5, "volume": 100}
     values.update(changes)
     return DailyBar(**values)  # type: ignore[arg-type]
 

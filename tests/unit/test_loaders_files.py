@@ -107,7 +107,7 @@ def test_bad_rows_and_missing_symbols(tmp_path: Path) -> None:
         "unparseable row: unparseable date 'someday'",
         "unparseable row: missing symbol",
     ]
-    with pytest.raises(BadSymbolError, match="file:b.csv: no rows for symbol NVDA"):
+    with pytest.raises(BadSymbolError, match=r"file:b\.csv: no rows for symbol NVDA"):
         files.load(["NVDA"], MAR1, MAR15)
     skipping = FileLoader(path, on_bad_symbol="skip")
     skipping.load(["NVDA"], MAR1, MAR15)

@@ -106,7 +106,7 @@ def test_429_with_retry_after_then_success(server: FakeProviderServer) -> None:
 
 def test_429_until_retries_run_out(server: FakeProviderServer) -> None:
     server.script("MSFT", *[rate_limited()] * 3)
-    with pytest.raises(RateLimitError, match="tiingo MSFT 2024-03-01..2024-03-15: still rate limited"):
+    with pytest.raises(RateLimitError, match=r"tiingo MSFT 2024-03-01\.\.2024-03-15: still rate limited"):
         loader(server).load(["MSFT"], MAR1, MAR15)
     assert server.count() == 3
 

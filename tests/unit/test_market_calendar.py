@@ -55,7 +55,7 @@ def test_dst_change_shifts_utc_open_by_one_hour(cal: MarketCalendar, before: dat
 
 def test_half_day(cal: MarketCalendar) -> None:
     d = date(2024, 11, 29)
-    pre, regular, post = cal.day(d)
+    _pre, regular, post = cal.day(d)
     assert regular.end_ns == ns(d, 13) == regular.regular_close_ns
     assert (post.start_ns, post.end_ns) == (ns(d, 13), ns(d, 17))
     assert cal.slot(ns(d, 16, 59, 59)) == post

@@ -34,7 +34,7 @@ def _rules(text: str) -> list[list[str]]:
     return [line.split() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "0.0.0.0", "10.1.2.3"])  # noqa: S104
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "0.0.0.0", "10.1.2.3"])
 def test_hba_has_no_trust_and_a_password_everywhere_but_superuser_peer(host: str) -> None:
     text = hba_conf(host)
     assert "trust" not in text
@@ -132,7 +132,7 @@ def test_tls_settings_flow_into_dsn_jdbc_url_and_dbt() -> None:
 
 
 def test_password_is_quoted_in_dsn_and_never_in_what_is_shown() -> None:
-    s = Settings(postgres_password="p@ss/w:rd?", postgres_sslmode="require")  # type: ignore[arg-type]
+    s = Settings(postgres_password="p@ss/w:rd?", postgres_sslmode="require")
     from psycopg.conninfo import conninfo_to_dict
 
     assert conninfo_to_dict(s.postgres_dsn)["password"] == "p@ss/w:rd?"

@@ -11,7 +11,7 @@ from argparse import Namespace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException
@@ -82,7 +82,7 @@ class OutageClient:
         if self.metadata_failures > 0:
             self.metadata_failures -= 1
             raise KafkaException(KafkaError(KafkaError._TRANSPORT))
-        parts = {i: None for i in range(3)}
+        parts = dict.fromkeys(range(3))
         return SimpleNamespace(topics={topic: SimpleNamespace(error=None, partitions=parts)})
 
 
@@ -146,7 +146,7 @@ def test_full_local_queue_waits_for_the_broker_then_continues() -> None:
 def test_full_local_queue_is_bounded_by_a_deadline() -> None:
     client = OutageClient(down_until=time.monotonic() + 60, capacity=3)
     producer = _producer(client, queue_full_timeout=0.3)
-    with pytest.raises(FeedError, match="queue stayed full for 0.3s.*0 tick"):
+    with pytest.raises(FeedError, match=r"queue stayed full for 0\.3s.*0 tick"):
         for tick in _ticks(10):
             producer.send(tick)
 
@@ -342,8 +342,8 @@ _SERVICES = [
 
 
 class _FakeManager:
-    jobs: list[JobInfo] = []
-    checkpoints: dict[str, dict[str, Any] | None] = {}
+    jobs: ClassVar[list[JobInfo]] = []
+    checkpoints: ClassVar[dict[str, dict[str, Any] | None]] = {}
 
     def __init__(self, settings: Settings) -> None:
         pass

@@ -20,7 +20,6 @@ from marketpipe.feeds.replay import ReplaySummary, read_ticks, replay, summarize
 from marketpipe.feeds.session import to_ns
 from marketpipe.feeds.tick import Tick
 from marketpipe.feeds.values import parse_iso_ns, parse_number, parse_size, parse_ts
-
 from tests.fakes.sinks import RecordingSink
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -391,8 +390,8 @@ def test_replay_end_heartbeats_only_after_the_rows_are_flushed(tmp_path: Path) -
     ],
 )
 def test_looks_valid_follows_the_jobs_bounds(symbol: str, price: float, size: int, valid: bool) -> None:
-    from marketpipe.rules.ticks import looks_valid
     from marketpipe.feeds.tick import Tick
+    from marketpipe.rules.ticks import looks_valid
 
     # a time the job accepts (ts_ns=1, before min_event_time, is dead-lettered as timestamp_out_of_range)
     assert looks_valid(Tick(symbol=symbol, ts_ns=OPEN_NS, price=price, size=size)) is valid

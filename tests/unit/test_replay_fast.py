@@ -20,9 +20,8 @@ from marketpipe.feeds.producer import TickProducer
 from marketpipe.feeds.replay import ReplaySummary, read_batches, read_ticks, replay, summarize
 from marketpipe.feeds.tick import HeartbeatSchedule
 from marketpipe.settings import Settings
-
 from tests.fakes.sinks import RecordingSink
-from test_producer_resilience import OutageClient
+from tests.unit.test_producer_resilience import OutageClient
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 OPEN_NS = 1_718_285_400_000_000_000
@@ -36,7 +35,7 @@ ODD_TS = [
     "2024-02-30T09:30:00Z", "2016-12-31T23:59:60Z", "2024-06-13T09:30:00+25:00", "2024-06-13T09:30:00-04",
     "2024-06-13T09:30:00.1234567890Z", "2024-06-13T09:30:00.Z", "1600-01-01T00:00:00Z",
     "2300-01-01T00:00:00Z", "9999-12-31T23:59:59.999999999Z", "0001-01-01T00:00:00Z", " 1718285400000000000 ",
-    "yesterday", "", "  ", "２０２４-06-13T13:30:00Z", "1.5", "1718285400000000000.0",
+    "yesterday", "", "  ", "２０２４-06-13T13:30:00Z", "1.5", "1718285400000000000.0",  # noqa: RUF001 - fullwidth digits on purpose
 ]
 ODD_PRICE = [
     "187.23", "100", "100.0", "007.50", "-0.5", "0.0001", "0.00001", "0.0", "-0.0", "1e3", "1E-7", "abc",

@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from marketpipe.contracts import schemas as contracts
-from marketpipe.jobs.sql import load_statements
+from marketpipe.jobs.sql import Statement, load_statements
 from marketpipe.settings import Settings
 from marketpipe.stack import pg_schema
 from tests.unit.flink_tables import table_columns
@@ -31,7 +31,7 @@ from udfs.schema import (
 JOBS = ("bars", "indicators", "backfill", "backfill-ticks")
 
 
-def _statements(settings: Settings | None = None) -> list:
+def _statements(settings: Settings | None = None) -> list[Statement]:
     settings = settings or Settings(backfill_path="/tmp/x.csv")
     return [s for job in JOBS for s in load_statements(settings, job)]
 

@@ -21,7 +21,8 @@ def test_a_bridge_line_may_name_more_outputs() -> None:
     assert st.bridge is not None
     assert (st.bridge.view, st.bridge.more_views, st.bridge.views) == (
         "bars_all", ("ticks_unbarred",), ("bars_all", "ticks_unbarred"))
-    assert (st.bridge.module, st.bridge.function, st.bridge.input_view) == ("udfs.flink.bars", "build_bars", "bar_input")
+    assert (st.bridge.module, st.bridge.function, st.bridge.input_view) == (
+        "udfs.flink.bars", "build_bars", "bar_input")
 
 
 @pytest.mark.parametrize("job", JOBS)

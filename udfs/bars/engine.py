@@ -84,7 +84,7 @@ class BarEngine:
     @classmethod
     def loads(cls, data: bytes, ctx: Context) -> BarEngine:
         """An engine restored from :meth:`dumps`."""
-        return cls.restore(pickle.loads(data), ctx)  # noqa: S301 - our own checkpointed state
+        return cls.restore(pickle.loads(data), ctx)  # our own checkpointed state
 
     # ---- input
 

@@ -54,6 +54,7 @@ class Minute:
 
     @property
     def end_ns(self) -> int:
+        """The minute's exclusive end: ``start_ns`` plus one minute, in nanoseconds."""
         return self.start_ns + MINUTE_NS
 
     @property

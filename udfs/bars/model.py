@@ -71,7 +71,7 @@ class BarRules:
             raise ValueError(
                 f"unknown_conditions must be 'volume_only' or 'dead_letter', not {self.unknown_conditions!r}"
             )
-        if not 0 <= self.outlier_fraction:
+        if not self.outlier_fraction >= 0:
             raise ValueError(f"outlier_fraction must be >= 0, not {self.outlier_fraction!r}")
         if self.grace_ms < 0 or self.closing_print_wait_ms < 0:
             raise ValueError("grace_ms and closing_print_wait_ms must be >= 0")
@@ -132,5 +132,6 @@ class Output:
     rejected: list[Rejected] = field(default_factory=list)
 
     def extend(self, other: Output) -> None:
+        """Append ``other``'s bars and rejected trades to this output, in order."""
         self.bars.extend(other.bars)
         self.rejected.extend(other.rejected)

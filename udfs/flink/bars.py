@@ -26,7 +26,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterator
-from datetime import date
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,14 @@ from udfs.bars.config import Reference
 from udfs.bars.engine import BarEngine
 from udfs.bars.model import NS_PER_MS, BarRow, Output, Trade
 from udfs.flink.keyed import (
-    KeyedStateFunction, check_columns, data_types, is_batch, json_config, per_symbol, process_keyed, type_infos,
+    KeyedStateFunction,
+    check_columns,
+    data_types,
+    is_batch,
+    json_config,
+    per_symbol,
+    process_keyed,
+    type_infos,
 )
 from udfs.schema import BAR, binding_fields
 
@@ -111,12 +118,14 @@ class BarFunction(KeyedStateFunction):
     def _finish(self, engine: BarEngine, out: Output, ctx: Any, rows: dict[int, Any]) -> Iterator[Any]:
         wake = engine.next_wakeup_ns()
         st = engine.state
-        if wake is not None and wake // NS_PER_MS != st.timer_ms:
-            # A timer is a round trip to the JVM: register it only when the wake-up time changes
-            # (Flink keeps one timer per key and time; an earlier one that fires is harmless).
-            if wake // NS_PER_MS > ctx.timer_service().current_watermark():
-                ctx.timer_service().register_event_time_timer(wake // NS_PER_MS)
-                st.timer_ms = wake // NS_PER_MS
+        # A timer is a round trip to the JVM: register it only when the wake-up time changes
+        # (Flink keeps one timer per key and time; an earlier one that fires is harmless).
+        if (
+            wake is not None and wake // NS_PER_MS != st.timer_ms
+            and wake // NS_PER_MS > ctx.timer_service().current_watermark()
+        ):
+            ctx.timer_service().register_event_time_timer(wake // NS_PER_MS)
+            st.timer_ms = wake // NS_PER_MS
         self.save(engine.snapshot())  # the live object: pickled when the bundle is flushed
         for bar in out.bars:
             yield Row(*bar_values(bar))
@@ -129,26 +138,30 @@ class BarFunction(KeyedStateFunction):
             )
 
     def process_element(self, value: Row, ctx: KeyedProcessFunction.Context) -> Iterator[Any]:
+        """Feed one trade to its symbol's engine; yield the bars it closes and its rejections
+        (a step that raises dead-letters the trade)."""
         try:
             engine = self._engine(value[0])
             trade = trade_of(value)
             wm = ctx.timer_service().current_watermark()
             out = engine.add(trade, wm * NS_PER_MS if wm > 0 else None)
             rows = list(self._finish(engine, out, ctx, {id(trade): value}))
-        except Exception as exc:  # noqa: BLE001 - errors are data: one bad trade must not stop the job
+        except Exception as exc:  # errors are data: one bad trade must not stop the job
             log.exception("bar step failed on %s; dead-lettered", value)
             rows = [(REJECTED, Row(value[7], value[8], f"{STEP_ERROR}: {type(exc).__name__}", value[0],
                                    value[1], value[2], value[3], value[4], value[5], value[6]))]
         yield from rows
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext) -> Iterator[Any]:
+        """Advance the symbol's engine to the timer's time (or the watermark, if later); yield what
+        that closes (a step that raises is logged and yields nothing)."""
         try:
             engine = self._engine(ctx.get_current_key())
             if engine.state.timer_ms == timestamp:
                 engine.state.timer_ms = None
             wm = max(ctx.timer_service().current_watermark(), timestamp)
             rows = list(self._finish(engine, engine.advance(wm * NS_PER_MS), ctx, {}))
-        except Exception:  # noqa: BLE001 - nothing to dead-letter; the next trade or timer retries
+        except Exception:  # nothing to dead-letter; the next trade or timer retries
             log.exception("bar step timer failed for %s at %s", ctx.get_current_key(), timestamp)
             rows = []
         yield from rows
@@ -195,7 +208,7 @@ def _build_java(t_env: StreamTableEnvironment, ticks: Table, config: dict[str, A
     # The sessions exported for the JVM, plus the shipped tables' paths.
     config = java_config(config, path, write=False)
     j_bars, j_unbarred = get_gateway().jvm.dev.marketpipe.flink.BarStep.build(
-        t_env._j_tenv, ticks._j_table, json.dumps(config)  # noqa: SLF001 - PyFlink has no public handle
+        t_env._j_tenv, ticks._j_table, json.dumps(config)  # PyFlink has no public handle
     )
     return Table(j_bars, t_env), Table(j_unbarred, t_env)
 
@@ -211,7 +224,7 @@ def calendar_file(config: dict[str, Any]) -> Path:
     key = json.dumps([
         config.get("calendar", "XNYS"), rules.get("pre_open"), rules.get("post_close"), symbols,
         Path(symbols).stat().st_mtime if symbols and Path(symbols).exists() else None,
-        date.today().year,  # exchange_calendars ends its schedule about a year ahead
+        datetime.now(UTC).astimezone().year,  # local year; exchange_calendars ends its schedule about a year ahead
     ])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     base = Path(config.get("reference_dir") or Path(tempfile.gettempdir()) / "marketpipe-reference")
@@ -220,10 +233,10 @@ def calendar_file(config: dict[str, Any]) -> Path:
 
 _SERIES_COLUMNS = ("kind", *BAR_COLUMNS[:1], *BAR_COLUMNS[2:], *REJECT_COLUMNS)
 _SERIES_TYPES = (
-    [DataTypes.STRING(), *data_types(_BAR_FIELDS[:1] + _BAR_FIELDS[2:])]
-    + [DataTypes.INT(), DataTypes.BIGINT(), DataTypes.STRING(), DataTypes.STRING(),
-       DataTypes.BIGINT(), DataTypes.DOUBLE(), DataTypes.BIGINT(), DataTypes.STRING(),
-       DataTypes.STRING(), DataTypes.STRING()]
+    [DataTypes.STRING(), *data_types(_BAR_FIELDS[:1] + _BAR_FIELDS[2:]),
+     DataTypes.INT(), DataTypes.BIGINT(), DataTypes.STRING(), DataTypes.STRING(),
+     DataTypes.BIGINT(), DataTypes.DOUBLE(), DataTypes.BIGINT(), DataTypes.STRING(),
+     DataTypes.STRING(), DataTypes.STRING()]
 )
 
 
@@ -234,10 +247,11 @@ class BarSeries(TableFunction):  # type: ignore[misc]
         self._config = config
         self._ref: Reference | None = None
 
-    def eval(  # noqa: PLR0913 - one array per tick field
+    def eval(  # one array per tick field
         self, symbol: str, ts: list[int], px: list[float], sz: list[int], ex: list[str],
         cond: list[str], tid: list[str], part: list[int], off: list[int], src: list[str],
     ) -> Iterator[tuple[Any, ...]]:
+        """Run one symbol's whole tick list through a fresh engine; yield every bar, then every rejected trade."""
         if self._ref is None:
             self._ref = Reference(self._config)
         engine = BarEngine(symbol, self._ref.context(symbol))

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyflink.common import Row, Types
@@ -26,7 +26,14 @@ from pyflink.table import DataTypes, Schema, StreamTableEnvironment, Table
 from pyflink.table.udf import TableFunction
 
 from udfs.flink.keyed import (
-    KeyedStateFunction, check_columns, data_types, is_batch, json_config, per_symbol, process_keyed, type_infos,
+    KeyedStateFunction,
+    check_columns,
+    data_types,
+    is_batch,
+    json_config,
+    per_symbol,
+    process_keyed,
+    type_infos,
 )
 from udfs.indicators import batch
 from udfs.indicators.set import (
@@ -37,8 +44,11 @@ from udfs.indicators.set import (
     IndicatorRow,
     IndicatorSet,
 )
-from udfs.schema import INDICATOR, binding_fields
 from udfs.market.calendar import session_of
+from udfs.schema import INDICATOR, binding_fields
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +116,7 @@ class IndicatorFunction(KeyedStateFunction):
                 indicators = IndicatorSet(self._config) if saved_set is None else IndicatorSet.from_state(saved_set)
                 values = row_values(indicators.update(bar))
                 saved_set = indicators.state()
-            except Exception:  # noqa: BLE001 - one bar must not stop the job; its state is kept
+            except Exception:  # one bar must not stop the job; its state is kept
                 log.exception("indicators failed on %s; emitted without values", value)
                 values = _COLD
         self.save((value[1], saved_set))
@@ -156,20 +166,22 @@ class IndicatorSeries(TableFunction):  # type: ignore[misc]
     def __init__(self, config: IndicatorConfig | None = None) -> None:
         self._config = config
 
-    def eval(  # noqa: PLR0913 - one array per bar field
+    def eval(  # one array per bar field
         self, ts: list[int], o: list[float], h: list[float], low: list[float], c: list[float],
         v: list[int], vw: list[float],
     ) -> list[tuple[Any, ...]]:
+        """All indicator rows of one symbol's bars, as :func:`series_rows` computes them."""
         # a list, not an iterator: PyFlink takes any other non-generator as one row
         return series_rows(ts, o, h, low, c, v, vw, self._config)
 
 
-def _floats(values: list[Any], order: np.ndarray) -> np.ndarray:
+def _floats(values: list[Any], order: npt.NDArray[np.intp]) -> npt.NDArray[np.float64]:
     arr = np.array(values, dtype=np.float64)  # None -> NaN
-    return arr[order]
+    picked: npt.NDArray[np.float64] = arr[order]
+    return picked
 
 
-def series_rows(  # noqa: PLR0913 - one array per bar field
+def series_rows(  # one array per bar field
     ts: list[int], o: list[float], h: list[float], low: list[float], c: list[float],
     v: list[int], vw: list[float], config: IndicatorConfig | None = None,
 ) -> list[tuple[Any, ...]]:
@@ -205,26 +217,28 @@ def series_rows(  # noqa: PLR0913 - one array per bar field
     except Exception:  # noqa: BLE001
         valid = False
     if valid and not good.any():
-        return [(t, cc, vv, *_COLD) for t, cc, vv in zip(ts_s, c_s, v_s)]
+        return [(t, cc, vv, *_COLD) for t, cc, vv in zip(ts_s, c_s, v_s, strict=True)]
     if valid:
-        sel = (lambda a: a) if all_good else (lambda a: a[good])
+        def sel(a: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            return a if all_good else a[good]
+
         cols = batch.fast_columns(
             sel(oa), sel(ha), sel(la), sel(ca), sel(va), sel(vwa), batch.session_ids(sel(tsa)), cfg
         )
     if cols is None:
         vals = batch.reference_rows(
             list(zip(ts_s, [o[i] for i in idx], [h[i] for i in idx], [low[i] for i in idx], c_s, v_s,
-                     [vw[i] for i in idx])),
+                     [vw[i] for i in idx], strict=True)),
             cfg,
         )
-        return [(t, cc, vv, *(_COLD if r is None else r)) for t, cc, vv, r in zip(ts_s, c_s, v_s, vals)]
+        return [(t, cc, vv, *(_COLD if r is None else r)) for t, cc, vv, r in zip(ts_s, c_s, v_s, vals, strict=True)]
     columns = [cols[name] for name in (*VALUE_FIELDS, *WARM_FIELDS)]
     if all_good:
-        return list(zip(ts_s, c_s, v_s, *columns))
-    values = iter(zip(*columns))
+        return list(zip(ts_s, c_s, v_s, *columns, strict=True))
+    values = iter(zip(*columns, strict=True))
     return [
         (t, cc, vv, *(next(values) if g else _COLD))
-        for t, cc, vv, g in zip(ts_s, c_s, v_s, good.tolist())
+        for t, cc, vv, g in zip(ts_s, c_s, v_s, good.tolist(), strict=True)
     ]
 
 

@@ -100,7 +100,7 @@ def process_keyed(
     )
 
 
-def per_symbol(  # noqa: PLR0913 - the parts of one query
+def per_symbol(  # the parts of one query
     t_env: StreamTableEnvironment,
     table: Table,
     *,

@@ -31,6 +31,7 @@ class ATR(Indicator[float]):
         self.reset()
 
     def reset(self) -> None:
+        """Forget all bars: no previous close, no warm-up sum, no value."""
         self._prev_close: float | None = None
         self._seen = 0  # true ranges seen during warm-up; stops counting once warm
         self._sum = 0.0  # sum of the warm-up true ranges, added in order as TA-Lib does
@@ -54,6 +55,7 @@ class ATR(Indicator[float]):
         return self._value
 
     def state(self) -> State:
+        """Period, previous close, warm-up count and sum, and the current ATR."""
         return {
             "period": self.period,
             "prev_close": self._prev_close,

@@ -25,13 +25,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from udfs.indicators import kernels as k
 from udfs.market.calendar import EXCHANGE_TZ, session_of
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    Floats: TypeAlias = npt.NDArray[np.float64]
+    Ints: TypeAlias = npt.NDArray[np.int64]
+    Bools: TypeAlias = npt.NDArray[np.bool_]
 
 #: Largest magnitude of a price / volume the fast path takes (below it no intermediate overflows).
 _SAFE = 1e100
@@ -43,7 +50,7 @@ def _day(ms: int) -> int:
     return datetime.fromtimestamp(ms / 1000, UTC).astimezone(EXCHANGE_TZ).date().toordinal()
 
 
-def session_ids(ts: np.ndarray) -> np.ndarray:
+def session_ids(ts: Ints) -> Ints:
     """An integer per bar that is equal for two bars exactly when :func:`session_of` is.
 
     The New York date of a whole UTC hour is looked up once (cached across symbols) and used for
@@ -75,20 +82,19 @@ def session_ids(ts: np.ndarray) -> np.ndarray:
 
 
 def good_bars(
-    o: np.ndarray, h: np.ndarray, low: np.ndarray, c: np.ndarray, vol: np.ndarray, vw: np.ndarray
-) -> np.ndarray:
+    o: Floats, h: Floats, low: Floats, c: Floats, vol: Floats, vw: Floats
+) -> Bools:
     """Which bars the streaming step applies: finite prices and volume, volume >= 0, and a finite
     traded value ``vwap * volume`` (else its session VWAP refuses the bar and the state is kept)."""
     with np.errstate(invalid="ignore", over="ignore"):
-        ok = np.isfinite(o) & np.isfinite(h) & np.isfinite(low) & np.isfinite(c) & np.isfinite(vw)
+        ok: Bools = np.isfinite(o) & np.isfinite(h) & np.isfinite(low) & np.isfinite(c) & np.isfinite(vw)
         ok &= np.isfinite(vol) & (vol >= 0.0)
         ok &= np.isfinite(vw * vol)
     return ok
 
 
-def fast_columns(  # noqa: PLR0913, PLR0915 - one array per bar field, one block per indicator
-    o: np.ndarray, h: np.ndarray, low: np.ndarray, c: np.ndarray, vol: np.ndarray, vw: np.ndarray,
-    sessions: np.ndarray, config: Any,
+def fast_columns(  # one array per bar field, one block per indicator
+    o: Floats, h: Floats, low: Floats, c: Floats, vol: Floats, vw: Floats, sessions: Ints, config: Any,
 ) -> dict[str, list[Any]] | None:
     """Indicator columns (``VALUE_FIELDS`` and ``WARM_FIELDS``) over good bars in time order.
 
@@ -115,25 +121,35 @@ def fast_columns(  # noqa: PLR0913, PLR0915 - one array per bar field, one block
     if ms < mf:
         mf, ms = ms, mf
     slow_line = ema_slow if ms == cfg.ema_slow else ema_fast
-    fast_line = [None] * (ms - mf) + k.ema(closes[ms - mf :], mf) if size > ms - mf else [None] * size
+    fast_line: list[float | None]
+    if size > ms - mf:
+        fast_pad: list[float | None] = [None] * (ms - mf)
+        fast_line = fast_pad + k.ema(closes[ms - mf :], mf)
+    else:
+        fast_line = [None] * size
+    macd: list[float | None]
+    macd_signal: list[float | None]
+    macd_hist: list[float | None]
     macd = macd_signal = macd_hist = [None] * size
     if size >= ms:
-        line = [f - s for f, s in zip(fast_line[ms - 1 :], slow_line[ms - 1 :])]  # type: ignore[operator]
+        line = [f - s for f, s in zip(fast_line[ms - 1 :], slow_line[ms - 1 :], strict=True)]  # type: ignore[operator]
         if not all(map(math.isfinite, line)):
             return None
         sig = k.ema(line, cfg.macd_signal)
         first = cfg.macd_signal - 1
         if len(line) > first:
-            pad = [None] * (ms - 1 + first)
+            pad: list[float | None] = [None] * (ms - 1 + first)
             macd = pad + line[first:]
             macd_signal = pad + sig[first:]
-            macd_hist = pad + [m - s for m, s in zip(line[first:], sig[first:])]  # type: ignore[operator]
+            macd_hist = pad + [m - s for m, s in zip(line[first:], sig[first:], strict=True)]  # type: ignore[operator]
     rsi = k.rsi(c, cfg.rsi)
 
     # SMA(close), Bollinger (middle = SMA(bb_period)), SMA(volume)
     sma = k.sma(c, cfg.sma)
     middle = sma if cfg.bb_period == cfg.sma else k.sma(c, cfg.bb_period)
     bp = cfg.bb_period
+    upper: list[float | None]
+    lower: list[float | None]
     upper = lower = [None] * size
     if size >= bp:
         sds = k.bollinger_sd(c, bp)
@@ -155,6 +171,8 @@ def fast_columns(  # noqa: PLR0913, PLR0915 - one array per bar field, one block
 
     # Stochastic: fast %K over full windows, slow %K = SMA(fast %K), %D = SMA(slow %K)
     fk, sk, sd_ = cfg.stoch_fastk, cfg.stoch_slowk, cfg.stoch_slowd
+    stoch_k: list[float | None]
+    stoch_d: list[float | None]
     stoch_k = stoch_d = [None] * size
     if size >= fk:
         lowest = sliding_window_view(low, fk).min(axis=1)
@@ -170,9 +188,9 @@ def fast_columns(  # noqa: PLR0913, PLR0915 - one array per bar field, one block
                 return None
             ds = k.sma(ks, sd_)
             if len(ks) >= sd_:
-                pad = [None] * (fk - 1 + sk - 1 + sd_ - 1)
-                stoch_k = pad + slow_k[sk - 1 + sd_ - 1 :]
-                stoch_d = pad + ds[sd_ - 1 :]
+                stoch_pad: list[float | None] = [None] * (fk - 1 + sk - 1 + sd_ - 1)
+                stoch_k = stoch_pad + slow_k[sk - 1 + sd_ - 1 :]
+                stoch_d = stoch_pad + ds[sd_ - 1 :]
 
     # Session VWAP (a bar whose price * volume is not finite is not a good bar: see good_bars)
     pv = vw * vol
@@ -206,7 +224,7 @@ def fast_columns(  # noqa: PLR0913, PLR0915 - one array per bar field, one block
 
     w_fast, w_slow, w_rsi, w_macd = warm(ema_fast), warm(ema_slow), warm(rsi), warm(macd)
     cols["is_warm"] = warm([None if not (a and b and r and m) else 1 for a, b, r, m in zip(
-        w_fast, w_slow, w_rsi, w_macd)])
+        w_fast, w_slow, w_rsi, w_macd, strict=True)])
     cols["ema_12_warm"] = w_fast
     cols["ema_26_warm"] = w_slow
     cols["rsi_14_warm"] = w_rsi

@@ -61,10 +61,12 @@ class BollingerBands(Indicator[BollingerValue]):
         return self._sma.period
 
     def reset(self) -> None:
+        """Forget all input: empty the SMA window and clear the bands."""
         self._sma.reset()
         self._value = None
 
     def update(self, x: float) -> BollingerValue | None:
+        """Feed the next input; return the bands after it, or ``None`` until N inputs were seen."""
         middle = self._sma.update(finite(x))
         if middle is None:
             return None
@@ -73,6 +75,7 @@ class BollingerBands(Indicator[BollingerValue]):
         return self._value
 
     def state(self) -> State:
+        """The SMA's state, ``k_up``, ``k_dn`` and the last bands as ``(middle, upper, lower)``."""
         v = self._value
         return {
             "sma": self._sma.state(),

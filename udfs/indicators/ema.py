@@ -27,11 +27,13 @@ class EMA(Indicator[float]):
         return 2.0 / (self.period + 1)
 
     def reset(self) -> None:
+        """Forget all input: restart the SMA seed and clear the value."""
         self._seen = 0  # inputs seen during warm-up; stops counting once warm
         self._sum = 0.0  # running sum of the warm-up inputs, added in order as TA-Lib does
         self._value: float | None = None
 
     def update(self, x: float) -> float | None:
+        """Feed the next input; return the EMA after it, or ``None`` until N inputs seeded it."""
         x = finite(x)
         if self._value is None:
             self._sum += x
@@ -43,6 +45,7 @@ class EMA(Indicator[float]):
         return self._value
 
     def state(self) -> State:
+        """Period, warm-up count and sum, and the current EMA."""
         return {"period": self.period, "seen": self._seen, "sum": self._sum, "value": self._value}
 
     def _load(self, state: Mapping[str, Any]) -> None:

@@ -10,13 +10,19 @@ certified in numpy where it can be (:func:`fsum_rows`).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
-def sma(x: np.ndarray, n: int) -> list[float | None]:
+    Floats: TypeAlias = npt.NDArray[np.float64]
+    Bools: TypeAlias = npt.NDArray[np.bool_]
+
+
+def sma(x: Floats, n: int) -> list[float | None]:
     """:class:`~udfs.indicators.sma.SMA` over ``x``: ``None`` before index ``n - 1``."""
     size = len(x)
     if size < n:
@@ -27,7 +33,8 @@ def sma(x: np.ndarray, n: int) -> list[float | None]:
     ops[n + 1 :: 2] = -x[: size - n]
     ops[n + 2 :: 2] = x[n:]
     acc = np.add.accumulate(ops)
-    return [None] * (n - 1) + (acc[n::2] / n).tolist()
+    means: list[float] = (acc[n::2] / n).tolist()
+    return [None] * (n - 1) + means
 
 
 def ema(xs: list[float], n: int) -> list[float | None]:
@@ -57,7 +64,7 @@ def wilder(xs: list[float], n: int) -> list[float]:
     return [val, *[val := (val * m + x) / n for x in xs[n:]]]
 
 
-def rsi(c: np.ndarray, n: int) -> list[float | None]:
+def rsi(c: Floats, n: int) -> list[float | None]:
     """:class:`~udfs.indicators.rsi.RSI` over ``c``.
 
     The streaming RSI adds a change to the gains (``>= 0``) or subtracts it from the losses; adding
@@ -74,7 +81,8 @@ def rsi(c: np.ndarray, n: int) -> list[float | None]:
     total = gains + losses
     with np.errstate(divide="ignore", invalid="ignore"):
         rsi = np.where(total != 0.0, 100.0 * (gains / total), 0.0)
-    return [None] * n + rsi.tolist()
+    values: list[float] = rsi.tolist()
+    return [None] * n + values
 
 
 def atr(tr: list[float], size: int, n: int) -> list[float | None]:
@@ -84,7 +92,7 @@ def atr(tr: list[float], size: int, n: int) -> list[float | None]:
     return [None] * n + wilder(tr, n)
 
 
-def fsum_columns(cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def fsum_columns(cols: list[Floats]) -> tuple[Floats, Bools]:
     """Row sums of the matrix whose columns are ``cols``, each equal to ``math.fsum`` of the row
     where certified (second result True), else an approximation to be replaced.
 
@@ -115,7 +123,7 @@ def fsum_columns(cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     return r, ok
 
 
-def fsum_rows(cols: list[np.ndarray]) -> np.ndarray:
+def fsum_rows(cols: list[Floats]) -> Floats:
     """``math.fsum`` of every row of the matrix whose columns are ``cols`` (bit for bit)."""
     r, ok = fsum_columns(cols)
     if not ok.all():
@@ -124,7 +132,7 @@ def fsum_rows(cols: list[np.ndarray]) -> np.ndarray:
     return r
 
 
-def bollinger_sd(c: np.ndarray, n: int) -> list[float]:
+def bollinger_sd(c: Floats, n: int) -> list[float]:
     """``population_stddev`` of every full window of ``c`` (window ``i`` ends at bar ``i + n - 1``)."""
     m = len(c) - n + 1
     win = [c[j : j + m] for j in range(n)]
@@ -135,9 +143,9 @@ def bollinger_sd(c: np.ndarray, n: int) -> list[float]:
     wv = sliding_window_view(c, n)
     flat = (wv.max(axis=1) == wv.min(axis=1)).tolist()
     sqrt = math.sqrt
-    out = []
+    out: list[float] = []
     append = out.append
-    for f, s2, s1 in zip(flat, sq, sd):
+    for f, s2, s1 in zip(flat, sq, sd, strict=True):
         if f:
             append(0.0)
             continue
@@ -146,7 +154,7 @@ def bollinger_sd(c: np.ndarray, n: int) -> list[float]:
     return out
 
 
-def vwap(pv: np.ndarray, vol: np.ndarray, new: np.ndarray) -> list[float | None]:
+def vwap(pv: Floats, vol: Floats, new: Bools) -> list[float | None]:
     """:class:`~udfs.indicators.vwap.SessionVWAP`: cumulative sums restarting where ``new``.
 
     A bar without volume adds ``+-0.0`` to the sums, which changes neither, and keeps the value; so the
@@ -158,7 +166,7 @@ def vwap(pv: np.ndarray, vol: np.ndarray, new: np.ndarray) -> list[float | None]
         cpv, cvol = pv, vol
     elif len(starts) * 16 <= size:
         cpv, cvol = np.empty(size), np.empty(size)
-        for a, b in zip(starts, [*starts[1:], size]):
+        for a, b in zip(starts, [*starts[1:], size], strict=True):
             np.add.accumulate(pv[a:b], out=cpv[a:b])
             np.add.accumulate(vol[a:b], out=cvol[a:b])
     else:
@@ -166,7 +174,7 @@ def vwap(pv: np.ndarray, vol: np.ndarray, new: np.ndarray) -> list[float | None]
         append = out.append
         spv = svol = 0.0
         val = None
-        for p, v, fresh in zip(pv.tolist(), vol.tolist(), new.tolist()):
+        for p, v, fresh in zip(pv.tolist(), vol.tolist(), new.tolist(), strict=True):
             if fresh:
                 spv = svol = 0.0
                 val = None
@@ -178,10 +186,10 @@ def vwap(pv: np.ndarray, vol: np.ndarray, new: np.ndarray) -> list[float | None]
         return out
     traded = cvol > 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        values = (cpv / cvol).tolist()
+        values: list[float | None] = (cpv / cvol).tolist()
     if traded.all():
         return values
-    return [v if t else None for v, t in zip(values, traded.tolist())]
+    return [v if t else None for v, t in zip(values, traded.tolist(), strict=True)]
 
 
 def prev(values: list[Any]) -> list[Any]:

@@ -54,6 +54,7 @@ class MACD(Indicator[MACDValue]):
         return (self._fast.period, self._slow.period, self._signal.period)
 
     def reset(self) -> None:
+        """Forget all input: reset the three EMAs, the fast EMA's skip count, the line and the value."""
         self._fast.reset()
         self._slow.reset()
         self._signal.reset()
@@ -67,6 +68,7 @@ class MACD(Indicator[MACDValue]):
         return self._line
 
     def update(self, x: float) -> MACDValue | None:
+        """Feed the next input; return MACD, signal and histogram after it, or ``None`` until the signal is warm."""
         x = finite(x)
         slow = self._slow.update(x)
         if self._skipped < self._slow.period - self._fast.period:
@@ -84,6 +86,7 @@ class MACD(Indicator[MACDValue]):
         return self._value
 
     def state(self) -> State:
+        """The three EMAs' states, the skip count, the line and the last value as ``(macd, signal, hist)``."""
         v = self._value
         return {
             "fast": self._fast.state(),

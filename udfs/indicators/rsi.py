@@ -22,6 +22,7 @@ class RSI(Indicator[float]):
         self.reset()
 
     def reset(self) -> None:
+        """Forget all input: no previous value, no warm-up sums, no value."""
         self._prev: float | None = None  # previous input
         self._seen = 0  # changes seen during warm-up; stops counting once warm
         self._gain = 0.0  # sum of gains during warm-up, then Wilder's average gain
@@ -29,6 +30,7 @@ class RSI(Indicator[float]):
         self._value: float | None = None
 
     def update(self, x: float) -> float | None:
+        """Feed the next input; return the RSI after it, or ``None`` until N changes were seen."""
         x = finite(x)
         prev, self._prev = self._prev, x
         if prev is None:
@@ -63,6 +65,7 @@ class RSI(Indicator[float]):
         return 100.0 * (self._gain / total) if total != 0.0 else 0.0
 
     def state(self) -> State:
+        """Period, previous input, warm-up count, average gain and loss, and the current RSI."""
         return {
             "period": self.period,
             "prev": self._prev,

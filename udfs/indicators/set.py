@@ -56,7 +56,8 @@ class IndicatorConfig:
         unknown = set(values) - set(known)
         if unknown:
             raise ValueError(f"unknown indicator periods {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**{k: (float(v) if k == "bb_k" else int(v)) for k, v in values.items()})
+        kwargs: dict[str, Any] = {k: (float(v) if k == "bb_k" else int(v)) for k, v in values.items()}
+        return cls(**kwargs)
 
 
 @dataclass(frozen=True, slots=True)

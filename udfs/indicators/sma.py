@@ -24,6 +24,7 @@ class SMA(Indicator[float]):
         self.reset()
 
     def reset(self) -> None:
+        """Forget all input: empty the window and clear the value."""
         self._window: deque[float] = deque(maxlen=self.period)  # last N inputs
         self._total = 0.0  # running sum of the inputs still to be subtracted (the last N-1)
         self._value: float | None = None
@@ -34,6 +35,7 @@ class SMA(Indicator[float]):
         return tuple(self._window)
 
     def update(self, x: float) -> float | None:
+        """Feed the next input; return the mean of the last N inputs, or ``None`` until N were seen."""
         x = finite(x)
         self._window.append(x)  # drops the oldest input, already subtracted from the total
         self._total += x
@@ -44,6 +46,7 @@ class SMA(Indicator[float]):
         return self._value
 
     def state(self) -> State:
+        """Period, the window, the running total and the current SMA."""
         return {
             "period": self.period,
             "window": list(self._window),

@@ -44,6 +44,7 @@ class Stochastic(Indicator[StochValue]):
         return (self.fastk, self._slowk.period, self._slowd.period)
 
     def reset(self) -> None:
+        """Forget all bars: empty the high and low windows and the %K and %D SMAs, clear the value."""
         self._highs: deque[float] = deque(maxlen=self.fastk)
         self._lows: deque[float] = deque(maxlen=self.fastk)
         self._slowk.reset()
@@ -69,6 +70,7 @@ class Stochastic(Indicator[StochValue]):
         return self._value
 
     def state(self) -> State:
+        """``fastk``, the high and low windows, the %K and %D SMAs' states and the last ``(k, d)``."""
         v = self._value
         return {
             "fastk": self.fastk,

@@ -28,6 +28,7 @@ class SessionVWAP(Indicator[float]):
         self.reset()
 
     def reset(self) -> None:
+        """Forget all bars: no session, zero sums, no value."""
         self._session: Hashable | None = None
         self._started = False  # whether any bar was seen (a session id may itself be None)
         self._pv = 0.0  # sum of price * volume in the current session
@@ -63,6 +64,7 @@ class SessionVWAP(Indicator[float]):
         return self._value
 
     def state(self) -> State:
+        """The current session id, whether a bar was seen, the session's sums and the current VWAP."""
         return {
             "session": self._session,
             "started": self._started,

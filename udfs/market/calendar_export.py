@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date, time, timedelta
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +39,8 @@ def export_calendars(names: list[str], pre_open: time, post_close: time, path: s
 
 
 def _calendar_lines(cal: MarketCalendar) -> list[str]:
-    cal._load()  # noqa: SLF001 - the valid range is the class's own (where day() raises ValueError)
-    first, last = cal._first, cal._last  # noqa: SLF001
+    cal._load()  # the valid range is the class's own (where day() raises ValueError)
+    first, last = cal._first, cal._last
     out = [f"calendar,{cal.name},{cal.pre_open.isoformat()},{cal.post_close.isoformat()},{first},{last}"]
     d = first
     while d <= last:
@@ -57,7 +57,7 @@ def calendars_for_config(config: dict[str, Any]) -> list[str]:
     from udfs.bars.config import Reference
 
     symbols = Reference(config).symbols
-    names = [info.calendar for info in symbols._symbols.values()]  # noqa: SLF001
+    names = [info.calendar for info in symbols._symbols.values()]
     return list(dict.fromkeys([*names, symbols.default_calendar]))
 
 
