@@ -13,6 +13,8 @@ symbols over one regular session, the fixture generator's condition mix), then m
 * ``latency``: then, with the jobs running, a steady ``--latency-rate`` trades/s (bench/latency.py):
   p50/p99 from the watermark passing a minute to its bar row committed in PostgreSQL;
 * ``peak_rss_mib``: the whole stack's resident memory at its highest (bench/rss.py).
+* ``ladder``: then the bars job cut after each stage (source; + clean; + bar step; + PostgreSQL;
+  + topics; + lake), each draining the whole topic bounded (bench/ladder.py): what each stage costs.
 
 Ratios taken in one run are what to read; absolute numbers move with the machine's load. Results go
 to ``bench/results/pipeline.json``.
@@ -32,6 +34,7 @@ from zoneinfo import ZoneInfo
 
 from confluent_kafka import Consumer, TopicPartition
 
+from bench import ladder
 from bench.latency import measure_latency
 from bench.rss import PeakRss
 from marketpipe import db
@@ -152,6 +155,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep", action="store_true", help="leave the bench stack running")
     parser.add_argument("--latency-rate", type=int, default=20_000, help="trades/s of the latency run (0: skip)")
     parser.add_argument("--latency-seconds", type=float, default=200.0, help="length of the latency run")
+    parser.add_argument("--no-ladder", dest="ladder", action="store_false",
+                        help="skip the stage ladder (bench/ladder.py: the bars job cut after each stage)")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -193,6 +198,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 results["latency"] = measure_latency(settings, rate=args.latency_rate,
                                                      seconds=args.latency_seconds, symbols=args.symbols)
         results["peak_rss_mib"] = round(rss.peak_mib)
+        if args.ladder:
+            PipelineControl(settings).stop(savepoint=False)
+            _log("== where the bars job's time goes: the job cut after each stage, same topic")
+            results["ladder"] = ladder.run(settings, timeout=args.timeout, log=_log)
     finally:
         if not args.keep:
             stack.down()

@@ -251,7 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             results["pipeline_run"] = pipeline.run(argparse.Namespace(
                 symbols=args.pipeline_symbols, minutes=args.pipeline_minutes, timeout=max(args.timeout, 1800),
-                keep=False, latency_rate=args.latency_rate, latency_seconds=args.latency_seconds))
+                keep=False, latency_rate=args.latency_rate, latency_seconds=args.latency_seconds,
+                ladder=not args.smoke))
             failed = failed or not results["pipeline_run"].get("pipeline", {}).get("complete")
         except Exception as e:  # noqa: BLE001 - a failed run is reported in the results, not lost
             results["pipeline_run"], failed = {"error": f"{type(e).__name__}: {e}"}, True

@@ -2,8 +2,10 @@
 
 Two jobs, joined by the ``bars.1m`` topic:
 
-* ``bars`` (files 0x, 1x): raw ticks -> clean / dead-letter -> one-minute bars -> sinks
-* ``indicators`` (files 0x, 2x): bars -> indicators (Python) -> signals -> sinks
+* ``bars``: raw ticks -> clean / dead-letter -> one-minute bars -> sinks
+* ``indicators``: bars -> indicators (Python) -> signals -> sinks
+
+Each runs the ``flink_sql/`` files whose first line (``-- @jobs: ...``) names it (marketpipe/jobs/sql.py).
 
 Submitted by ``marketpipe jobs start`` as ``bin/flink run -py marketpipe/jobs/pipeline.py NAME``;
 the client side runs this file to build the job graph (reading the SQL files and the same settings as
