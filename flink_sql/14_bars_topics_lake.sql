@@ -13,7 +13,8 @@
 --   Exactly once: every topic is written in Kafka transactions committed with the checkpoint, so a
 --   restart from a checkpoint never shows a record twice to a `read_committed` consumer (the
 --   indicators job is one; 20_bars_source.sql). Records become visible at each checkpoint.
---   The producers wait up to 20 ms to fill a batch (linger.ms): one request per batch, not per record.
+--   The options every Kafka sink shares (exactly once, security, batching) are `kafka_sink_options`
+--   (marketpipe/jobs/sql.py): each table below adds its topic, transactional id and formats.
 -- Iceberg lake, append-only, a commit per checkpoint: bronze.ticks_raw (every record as received,
 -- heartbeats included), silver.ticks_clean, silver.bars (every timeframe; a revision is a new row
 -- with a higher `revision`: readers take the highest per key — pyiceberg cannot read the equality
@@ -25,12 +26,8 @@
 CREATE TABLE kafka_ticks_clean (
     {{clean_tick_columns_ddl}}
 ) WITH (
-    'connector' = 'kafka', 'topic' = '{{topic_clean}}',
-    'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-clean',
-    'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
-    'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
-    {{kafka_security_options}}
-    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
+    {{kafka_sink_options}},
+    'topic' = '{{topic_clean}}', 'sink.transactional-id-prefix' = 'marketpipe-clean',
     'key.format' = 'raw', 'key.fields' = 'symbol',
     {{value_format_clean}}, 'value.fields-include' = 'ALL'
 );
@@ -38,12 +35,8 @@ CREATE TABLE kafka_ticks_clean (
 CREATE TABLE kafka_ticks_dlq (
     {{dead_letter_columns_ltz_ddl}}
 ) WITH (
-    'connector' = 'kafka', 'topic' = '{{topic_dlq}}',
-    'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-dlq',
-    'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
-    'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
-    {{kafka_security_options}}
-    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
+    {{kafka_sink_options}},
+    'topic' = '{{topic_dlq}}', 'sink.transactional-id-prefix' = 'marketpipe-dlq',
     'format' = 'json'
 );
 
@@ -51,12 +44,8 @@ CREATE TABLE kafka_ticks_dlq (
 CREATE TABLE kafka_bars_1m (
     {{timeframe_bar_columns_ddl}}
 ) WITH (
-    'connector' = 'kafka', 'topic' = '{{topic_bars}}',
-    'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-bars',
-    'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
-    'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
-    {{kafka_security_options}}
-    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
+    {{kafka_sink_options}},
+    'topic' = '{{topic_bars}}', 'sink.transactional-id-prefix' = 'marketpipe-bars',
     'key.format' = 'raw', 'key.fields' = 'symbol',
     {{value_format_bars}}, 'value.fields-include' = 'ALL'
 );
@@ -64,12 +53,8 @@ CREATE TABLE kafka_bars_1m (
 CREATE TABLE kafka_bars_rollups (
     {{bar_columns_ddl}}
 ) WITH (
-    'connector' = 'kafka', 'topic' = '{{topic_rollups}}',
-    'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-rollups',
-    'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
-    'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
-    {{kafka_security_options}}
-    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
+    {{kafka_sink_options}},
+    'topic' = '{{topic_rollups}}', 'sink.transactional-id-prefix' = 'marketpipe-rollups',
     'key.format' = 'raw', 'key.fields' = 'symbol',
     {{value_format_rollups}}, 'value.fields-include' = 'ALL'
 );

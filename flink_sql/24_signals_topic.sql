@@ -10,12 +10,8 @@
 CREATE TABLE kafka_signals (
     {{signal_columns_ddl}}
 ) WITH (
-    'connector' = 'kafka', 'topic' = '{{topic_signals}}',
-    'sink.delivery-guarantee' = 'exactly-once', 'sink.transactional-id-prefix' = 'marketpipe-signals',
-    'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}',
-    'properties.bootstrap.servers' = '{{kafka_bootstrap}}',
-    {{kafka_security_options}}
-    'properties.linger.ms' = '20', 'properties.batch.size' = '262144',
+    {{kafka_sink_options}},
+    'topic' = '{{topic_signals}}', 'sink.transactional-id-prefix' = 'marketpipe-signals',
     'key.format' = 'raw', 'key.fields' = 'symbol',
     {{value_format_signals}}, 'value.fields-include' = 'ALL'
 );

@@ -49,14 +49,19 @@ def _check_columns(path: Path, columns: list[str]) -> None:
         raise FeedError(f"{path}: missing required column(s) {', '.join(missing)} (found: {', '.join(columns)})")
 
 
-def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
-    # Every cell as text, nothing turned into NaN: conversion is ours, exact and per row.
+def _csv_header(path: Path) -> tuple[list[str], list[str]]:
+    """The CSV's header, checked for the required columns, and the known columns it has."""
     try:
         header = list(pd.read_csv(path, nrows=0).columns)
     except (ValueError, OSError) as exc:
         raise FeedError(f"{path}: cannot read CSV header: {exc}") from exc
     _check_columns(path, header)
-    usecols = [c for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if c in header]
+    return header, [c for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if c in header]
+
+
+def _csv_rows(path: Path) -> Iterator[dict[str, Any]]:
+    # Every cell as text, nothing turned into NaN: conversion is ours, exact and per row.
+    _, usecols = _csv_header(path)
     reader = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False,
                          usecols=usecols, chunksize=_CHUNK_ROWS)
     with reader:
@@ -104,12 +109,7 @@ def _chain(first: Any, rest: Iterator[Any]) -> Iterator[Any]:
 
 
 def _csv_batches(path: Path) -> Iterator[dict[str, Any]]:
-    try:
-        header = list(pd.read_csv(path, nrows=0).columns)
-    except (ValueError, OSError) as exc:
-        raise FeedError(f"{path}: cannot read CSV header: {exc}") from exc
-    _check_columns(path, header)
-    usecols = [c for c in REQUIRED_COLUMNS + OPTIONAL_COLUMNS if c in header]
+    header, usecols = _csv_header(path)
     done = 0
     if len(set(header)) == len(header):
         try:

@@ -73,7 +73,8 @@ def template_variables(settings: Settings) -> dict[str, str]:
 
     Besides the settings: each row's columns and key from :mod:`udfs.schema` (``{{bar_columns_ddl}}``,
     ``{{bar_columns}}``, ``{{bar_key}}``, ..., :func:`udfs.schema.flink_variables`) and
-    ``{{jdbc_sink_options}}``, the options every PostgreSQL sink shares (all but its ``table-name``).
+    ``{{jdbc_sink_options}}``, the options every PostgreSQL sink shares (all but its ``table-name``);
+    ``{{kafka_sink_options}}`` likewise for every Kafka sink (all but its topic, transactional id and formats).
     """
     rules = TickRules.from_settings(settings)
     variables = {
@@ -122,6 +123,16 @@ def template_variables(settings: Settings) -> dict[str, str]:
         "'connector' = 'jdbc', 'url' = '{{jdbc_sink_url}}', "
         "'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}', "
         "'sink.buffer-flush.interval' = '{{jdbc_flush_interval_ms}}ms', 'sink.buffer-flush.max-rows' = '500'",
+        variables,
+    )
+    # Every Kafka sink: exactly once (transactions committed with the checkpoint), the security options,
+    # and batching (the producer waits up to 20 ms to fill a batch: one request per batch, not per record).
+    variables["kafka_sink_options"] = render(
+        "'connector' = 'kafka', 'properties.bootstrap.servers' = '{{kafka_bootstrap}}', "
+        "{{kafka_security_options}} "
+        "'sink.delivery-guarantee' = 'exactly-once', "
+        "'properties.transaction.timeout.ms' = '{{kafka_transaction_timeout_ms}}', "
+        "'properties.linger.ms' = '20', 'properties.batch.size' = '262144'",
         variables,
     )
     return variables
