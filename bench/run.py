@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -207,55 +207,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     _progress(f"[0/3] bar engine: Java port (runBatch) vs the Python reference, {size['engine_ticks']} ticks")
     results["bar_engine_java"] = bar_engine.run_java(size["engine_ticks"], size["math_repeats"])
 
-    if args.no_streaming:
-        results["bars_stream"] = {"skipped": "--no-streaming"}
-    else:
-        _progress(f"[0/3] bars step: build_bars on a PyFlink mini-cluster vs a SQL TUMBLE, "
-                  f"{size['stream_ticks']} ticks")
+    def stage(key: str, skipped: str | None, label: str, measure: Callable[[], dict[str, Any]],
+              errors: tuple[type[BaseException], ...] = (backfill.BenchError,)) -> None:
+        """One measurement into ``results[key]``: skipped by its flag, or its error kept in the results."""
+        nonlocal failed
+        if skipped:
+            results[key] = {"skipped": skipped}
+            return
+        _progress(label)
         try:
-            results["bars_stream"] = _bars_stream(size["stream_ticks"], args.timeout)
-        except backfill.BenchError as e:
-            results["bars_stream"], failed = {"error": str(e)}, True
+            results[key] = measure()
+        except errors as e:
+            results[key], failed = {"error": f"{type(e).__name__}: {e}"}, True
+
+    stage("bars_stream", "--no-streaming" if args.no_streaming else None,
+          f"[0/3] bars step: build_bars on a PyFlink mini-cluster vs a SQL TUMBLE, {size['stream_ticks']} ticks",
+          lambda: _bars_stream(size["stream_ticks"], args.timeout))
 
     _progress(f"[1/3] indicator math: IndicatorSet.update vs TA-Lib, {size['math_bars']} bars")
     results["indicator_math"] = indicator_math.run(size["math_bars"], size["math_repeats"])
 
-    if args.no_streaming:
-        results["streaming"] = {"skipped": "--no-streaming"}
-    else:
-        _progress(f"[2/3] streaming: attach_indicators on a PyFlink mini-cluster, "
-                  f"{size['stream_symbols']} symbols x {size['stream_bars']} bars")
-        try:
-            results["streaming"] = _streaming(size, args.timeout)
-        except backfill.BenchError as e:
-            results["streaming"], failed = {"error": str(e)}, True
+    stage("streaming", "--no-streaming" if args.no_streaming else None,
+          f"[2/3] streaming: attach_indicators on a PyFlink mini-cluster, "
+          f"{size['stream_symbols']} symbols x {size['stream_bars']} bars",
+          lambda: _streaming(size, args.timeout))
 
-    if args.no_stack:
-        results["backfill"] = {"skipped": "--no-stack"}
-    else:
-        _progress(f"[3/3] backfill: marketpipe backfill on the local stack, "
-                  f"{size['backfill_symbols']} symbols x {size['backfill_bars']} bars")
-        try:
-            with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp:
-                results["backfill"] = backfill.run(
-                    size["backfill_symbols"], size["backfill_bars"], Path(tmp), args.timeout
-                )
-        except (backfill.BenchError, subprocess.TimeoutExpired) as e:
-            results["backfill"], failed = {"error": str(e)}, True
+    def run_backfill() -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp:
+            return backfill.run(size["backfill_symbols"], size["backfill_bars"], Path(tmp), args.timeout)
 
-    if args.no_pipeline:
-        results["pipeline_run"] = {"skipped": "--no-pipeline"}
-    else:
-        _progress(f"[4/4] pipeline end to end on its own stack: {args.pipeline_symbols} symbols x "
-                  f"{args.pipeline_minutes} min, beside raw consume and Quix Streams")
-        try:
-            results["pipeline_run"] = pipeline.run(argparse.Namespace(
-                symbols=args.pipeline_symbols, minutes=args.pipeline_minutes, timeout=max(args.timeout, 1800),
-                keep=False, latency_rate=args.latency_rate, latency_seconds=args.latency_seconds,
-                ladder=not args.smoke))
-            failed = failed or not results["pipeline_run"].get("pipeline", {}).get("complete")
-        except Exception as e:  # noqa: BLE001 - a failed run is reported in the results, not lost
-            results["pipeline_run"], failed = {"error": f"{type(e).__name__}: {e}"}, True
+    stage("backfill", "--no-stack" if args.no_stack else None,
+          f"[3/3] backfill: marketpipe backfill on the local stack, "
+          f"{size['backfill_symbols']} symbols x {size['backfill_bars']} bars",
+          run_backfill, (backfill.BenchError, subprocess.TimeoutExpired))
+
+    def run_pipeline() -> dict[str, Any]:
+        return pipeline.run(argparse.Namespace(
+            symbols=args.pipeline_symbols, minutes=args.pipeline_minutes, timeout=max(args.timeout, 1800),
+            keep=False, latency_rate=args.latency_rate, latency_seconds=args.latency_seconds,
+            ladder=not args.smoke))
+
+    # Any failure of the end-to-end run is reported in the results, not lost.
+    stage("pipeline_run", "--no-pipeline" if args.no_pipeline else None,
+          f"[4/4] pipeline end to end on its own stack: {args.pipeline_symbols} symbols x "
+          f"{args.pipeline_minutes} min, beside raw consume and Quix Streams",
+          run_pipeline, (Exception,))
+    if not args.no_pipeline and "error" not in results["pipeline_run"]:
+        failed = failed or not results["pipeline_run"].get("pipeline", {}).get("complete")
 
     results["seconds"] = time.perf_counter() - started
     args.output.parent.mkdir(parents=True, exist_ok=True)

@@ -51,6 +51,8 @@ PIPELINE = {
                  "complete": True},
     "latency": {"rate_sent": 20_000, "p50_ms": 700, "p99_ms": 950, "bars": 1000},
     "peak_rss_mib": 5000, "ratios": {"pipeline_vs_raw_consume": 0.533, "pipeline_vs_quix": 5.33},
+    "ladder": {"records": 615_029, "source": {"what": "Kafka source", "per_s": 200_000},
+               "clean": {"what": "+ parse", "per_s": 100_000}, "bars": {"what": "+ bars", "error": "job FAILED"}},
 }
 
 
@@ -67,4 +69,8 @@ def test_report_renders_and_checks_the_figures_block(tmp_path: Path) -> None:
     assert "| **marketpipe bars + indicators jobs, every sink** | 80,000 ticks/s |" in text
     assert "| pipeline ÷ Quix Streams | 5.33× | goal ≥ 5× |" in text
     assert "700 / 950 ms" in text
+    # the stage ladder: rate, cost per record, and what each stage adds to the one before
+    assert "| source | Kafka source | 200,000 | 5.0 |  |" in text
+    assert "| clean | + parse | 100,000 | 10.0 | +5.0 µs |" in text
+    assert "| bars | + bars | job FAILED | | |" in text
     assert report.main([str(src), "--doc", str(doc), "--check"]) == 0
