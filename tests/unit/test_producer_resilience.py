@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import pytest
 from confluent_kafka import KafkaError, KafkaException
 
-from marketpipe import cli, db
+from marketpipe import cli, commands, db
 from marketpipe.exceptions import FeedError, WaitTimeout
 from marketpipe.feeds import producer as producer_module
 from marketpipe.feeds.producer import TickProducer
@@ -300,7 +300,7 @@ def test_replay_wait_message_comes_from_the_comparison(
         return db.BarCheck("bars_1m", len(expected), frozenset())
 
     monkeypatch.setattr(db, "wait_for_bars", fake_wait)
-    assert cli._replay(_replay_args(path), Settings()) == 0
+    assert commands.replay_command(_replay_args(path), Settings()) == 0
     err = capsys.readouterr().err
     assert len(seen["expected"]) == 2
     assert "2 of 2 expected bars are in postgres" in err and "1 minute(s)" in err and "3 minutes" in err
@@ -313,7 +313,7 @@ def test_replay_wait_with_nothing_expected_says_so(
     path.write_text("ts,symbol,price,size\nbad,AAPL,1.0,100\n2024-06-13T09:30:10-04:00,AAPL,-1,100\n")
     monkeypatch.setattr(producer_module, "TickProducer", _NullProducer)
     monkeypatch.setattr(db, "wait_for_bars", lambda *a, **k: pytest.fail("waited for nothing"))
-    assert cli._replay(_replay_args(path), Settings()) == 0
+    assert commands.replay_command(_replay_args(path), Settings()) == 0
     err = capsys.readouterr().err
     assert "nothing to wait for" in err and "are in postgres" not in err
 
@@ -419,12 +419,12 @@ def test_stack_status_cli_exit_code_follows_the_check(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _stack_with(monkeypatch, _SERVICES, [_info("b1", "marketpipe-bars", "FAILED")], {})
-    assert cli._stack(Namespace(action="status", json=False), Settings()) == 1
+    assert commands.stack_command(Namespace(action="status", json=False), Settings()) == 1
     out = capsys.readouterr().out
     assert "FAILED" in out and "NOT SUBMITTED" in out and "! marketpipe-bars is FAILED" in out
     _stack_with(monkeypatch, _SERVICES, [
         _info("b1", "marketpipe-bars", "RUNNING"), _info("i1", "marketpipe-indicators", "RUNNING"),
     ], {})
-    assert cli._stack(Namespace(action="status", json=True), Settings()) == 0
+    assert commands.stack_command(Namespace(action="status", json=True), Settings()) == 0
     assert json.loads(capsys.readouterr().out)["healthy"] is True
     assert launcher.JobStatus is JobStatus
