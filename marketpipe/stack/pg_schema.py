@@ -76,9 +76,16 @@ def schema_sql() -> str:
 
 
 def _log_notice(diag: psycopg.errors.Diagnostic) -> None:
-    """Log a PostgreSQL NOTICE or WARNING raised while the schema is applied."""
-    level = logging.WARNING if diag.severity_nonlocalized == "WARNING" else logging.INFO
-    log.log(level, "postgres: %s", diag.message_primary)
+    """Log what PostgreSQL says while the schema is applied: a WARNING as one, the move of an old bar
+    table (postgres_schema.sql) at INFO, the rest ("... already exists, skipping") at DEBUG."""
+    message = diag.message_primary or ""
+    if diag.severity_nonlocalized == "WARNING":
+        level = logging.WARNING
+    elif message.startswith("moved the rows"):
+        level = logging.INFO
+    else:
+        level = logging.DEBUG
+    log.log(level, "postgres: %s", message)
 
 
 def apply_schema(settings: Settings, *, search_path: str | None = None) -> None:
