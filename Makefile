@@ -212,6 +212,6 @@ bench-pipeline: install bench-venv ## the streaming pipeline end to end beside r
 
 BENCH_ARGS ?=
 .PHONY: bench
-bench: install bench-venv ## everything side by side in one run: pipeline end to end vs raw consume and Quix Streams, latency, start-up, replay, backfill, engines; writes bench/results/latest.json, docs/performance.md figures and plot
+bench: install bench-venv ## everything side by side in one run: pipeline end to end vs raw consume and Quix Streams, latency, start-up, replay, backfill, engines, the bars job stage by stage; writes bench/results/latest.json, docs/performance.md figures and plot
 	$(PY) -m bench.run $(BENCH_ARGS)
 	.venv-bench/bin/python bench/plot.py

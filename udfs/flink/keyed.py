@@ -138,9 +138,9 @@ def per_symbol(  # the parts of one query
 
 
 # The Flink types of udfs/schema.py's binding fields (udfs.schema.binding_fields) as PyFlink types.
+# The Table API names them as Flink SQL does (DataTypes.STRING(), ...).
 _TYPE_INFO = {"STRING": Types.STRING, "BIGINT": Types.LONG, "INT": Types.INT, "DOUBLE": Types.DOUBLE,
               "BOOLEAN": Types.BOOLEAN}
-_DATA_TYPE = {"STRING": "STRING", "BIGINT": "BIGINT", "INT": "INT", "DOUBLE": "DOUBLE", "BOOLEAN": "BOOLEAN"}
 
 
 def type_infos(fields: Sequence[tuple[str, str]]) -> list[TypeInformation]:
@@ -152,4 +152,4 @@ def data_types(fields: Sequence[tuple[str, str]]) -> list[DataType]:
     """The Table API types of ``(name, Flink type)`` fields."""
     from pyflink.table import DataTypes
 
-    return [getattr(DataTypes, _DATA_TYPE[t])() for _, t in fields]
+    return [getattr(DataTypes, t)() for _, t in fields]
