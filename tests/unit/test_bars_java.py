@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import random
+import re
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -253,3 +254,62 @@ def test_large_replay_streaming_and_batch(tmp_path: Path) -> None:
 
 def test_harness_builds_the_jar_when_missing() -> None:
     assert bars_java.ensure_jar().exists()
+
+
+# ---- the JVM bar step's output columns come from the job config (udfs/schema.py's bar row)
+
+
+@pytest.fixture(scope="module")
+def java_step_env() -> tuple[Any, Any]:
+    """A streaming table environment with the jar, and a table of the bar step's input columns."""
+    pytest.importorskip("pyflink")
+    from pyflink.datastream import StreamExecutionEnvironment
+    from pyflink.table import StreamTableEnvironment
+
+    from udfs.flink.bars import INPUT_COLUMNS
+
+    t_env = StreamTableEnvironment.create(StreamExecutionEnvironment.get_execution_environment())
+    t_env.get_config().set("pipeline.jars", bars_java.ensure_jar().as_uri())
+    t_env.get_config().set("table.local-time-zone", "UTC")
+    ticks = t_env.sql_query(
+        "SELECT * FROM (VALUES ('AAPL', CAST(0 AS BIGINT), 1.0E0, CAST(1 AS BIGINT), 'Q', '@', 't', 0, "
+        f"CAST(0 AS BIGINT), CAST(NULL AS STRING), TO_TIMESTAMP_LTZ(0, 3))) AS t({', '.join(INPUT_COLUMNS)})"
+    )
+    return t_env, ticks
+
+
+def test_java_step_emits_the_schema_bar_row(java_step_env: tuple[Any, Any]) -> None:
+    from udfs.flink.bars import _BAR_FIELDS, build_bars
+    from udfs.flink.keyed import data_types
+
+    t_env, ticks = java_step_env
+    bars, _ = build_bars(t_env, ticks)
+    schema = bars.get_schema()
+    assert tuple(zip(schema.get_field_names(), schema.get_field_data_types(), strict=True)) == tuple(
+        zip((n for n, _ in _BAR_FIELDS), data_types(_BAR_FIELDS), strict=True))
+
+
+def _renamed(fields: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple(("bar_begin_ms" if n == "bar_start_ms" else n, t) for n, t in fields)
+
+
+def _retyped(fields: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((n, "INT" if n == "volume" else t) for n, t in fields)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (_renamed, "unknown bar column 'bar_begin_ms': the JVM bar step has no value for it"),
+    (_retyped, "bar column 'volume' is INT in the config, but the JVM bar step's values are BIGINT"),
+], ids=["renamed", "retyped"])
+def test_java_step_fails_at_build_on_a_column_it_cannot_fill(
+    java_step_env: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch, change: Any, message: str,
+) -> None:
+    """A column udfs/schema.py renames (or retypes) without the JVM step learning it fails the job build,
+    naming the column, instead of emitting rows that do not match the declared row."""
+    from udfs.flink import bars
+
+    t_env, ticks = java_step_env
+    monkeypatch.setattr(bars, "_BAR_FIELDS", change(bars._BAR_FIELDS))
+    # py4j's Py4JJavaError (untyped), carrying the Java exception and its message
+    with pytest.raises(Exception, match=re.escape(f"java.lang.IllegalArgumentException: {message}")):
+        bars.build_bars(t_env, ticks)

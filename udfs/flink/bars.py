@@ -205,8 +205,9 @@ def _build_java(t_env: StreamTableEnvironment, ticks: Table, config: dict[str, A
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         java_config(config, tmp)
         tmp.replace(path)  # atomic: a job reading the file never sees half of it
-    # The sessions exported for the JVM, plus the shipped tables' paths.
-    config = java_config(config, path, write=False)
+    # The sessions exported for the JVM, the shipped tables' paths, and the bar row of udfs/schema.py as
+    # (name, Flink type) pairs: the JVM step emits these columns, in this order (BarColumn.fromConfig).
+    config = {**java_config(config, path, write=False), "bar_fields": _BAR_FIELDS}
     j_bars, j_unbarred = get_gateway().jvm.dev.marketpipe.flink.BarStep.build(
         t_env._j_tenv, ticks._j_table, json.dumps(config)  # PyFlink has no public handle
     )

@@ -258,7 +258,7 @@ public final class BarEngine {
     private long due(Minute minute) {
         long end = minute.endNs();
         if (ctx.listingExchange != null && minute.session.equals("regular") && end == minute.regularCloseNs
-                && !minute.hasClosing) {
+                && !minute.closingPrint.set) {
             return end + waitNs;
         }
         return end;

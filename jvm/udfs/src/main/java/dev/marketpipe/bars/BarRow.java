@@ -51,6 +51,12 @@ public final class BarRow {
         this.revision = revision;
     }
 
+    /** The fields in this order (Python {@code dataclasses.astuple}): the engine's own values, times in ns. */
+    public Object[] values() {
+        return new Object[] {timeframe, symbol, barStartNs, barEndNs, open, high, low, close, volume, vwap, tradeCount,
+            session, sessionDate, firstTradeNs, lastTradeNs, pvSum, filled, revision};
+    }
+
     @Override
     public String toString() {
         return "BarRow(" + timeframe + ", " + symbol + ", " + barStartNs + ", " + open + ", " + high + ", " + low

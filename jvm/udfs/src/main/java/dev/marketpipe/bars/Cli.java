@@ -9,6 +9,7 @@ import java.io.InputStreamReader;
 import java.io.OutputStreamWriter;
 import java.io.Writer;
 import java.nio.charset.StandardCharsets;
+import java.time.LocalDate;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -124,47 +125,18 @@ public final class Cli {
         g.writeStartObject();
         g.writeArrayFieldStart("bars");
         for (BarRow b : out.bars) {
-            g.writeStartArray();
-            g.writeString(b.timeframe);
-            g.writeString(b.symbol);
-            g.writeNumber(b.barStartNs);
-            g.writeNumber(b.barEndNs);
-            g.writeNumber(b.open);
-            g.writeNumber(b.high);
-            g.writeNumber(b.low);
-            g.writeNumber(b.close);
-            g.writeNumber(b.volume);
-            g.writeNumber(b.vwap);
-            g.writeNumber(b.tradeCount);
-            g.writeString(b.session);
-            g.writeString(b.sessionDate.toString());
-            nullable(g, b.firstTradeNs);
-            nullable(g, b.lastTradeNs);
-            g.writeNumber(b.pvSum);
-            g.writeBoolean(b.filled);
-            g.writeNumber(b.revision);
-            g.writeEndArray();
+            array(g, b.values());
         }
         g.writeEndArray();
         g.writeArrayFieldStart("rejected");
         for (Rejected r : out.rejected) {
             Trade t = r.trade;
-            g.writeStartArray();
-            g.writeNumber(t.tsNs);
-            g.writeNumber(t.price);
-            g.writeNumber(t.size);
-            g.writeString(t.exchange);
-            g.writeString(t.conditions);
-            g.writeNumber(t.seq);
-            g.writeString(t.source);
-            g.writeString(t.tradeId);
-            g.writeString(r.reason);
-            g.writeEndArray();
+            array(g, t.tsNs, t.price, t.size, t.exchange, t.conditions, t.seq, t.source, t.tradeId, r.reason);
         }
         g.writeEndArray();
         if (withWakeup) {
             g.writeFieldName("next_wakeup_ns");
-            nullable(g, wakeup);
+            value(g, wakeup);
         }
         if (elapsedNs >= 0) {
             g.writeNumberField("elapsed_ns", elapsedNs);
@@ -172,11 +144,30 @@ public final class Cli {
         g.writeEndObject();
     }
 
-    private static void nullable(JsonGenerator g, Long v) throws IOException {
+    private static void array(JsonGenerator g, Object... values) throws IOException {
+        g.writeStartArray();
+        for (Object v : values) {
+            value(g, v);
+        }
+        g.writeEndArray();
+    }
+
+    /** A row value as Python's {@code json} writes it; a date as ISO text (the harness encodes it so). */
+    private static void value(JsonGenerator g, Object v) throws IOException {
         if (v == null) {
             g.writeNull();
+        } else if (v instanceof String s) {
+            g.writeString(s);
+        } else if (v instanceof Double d) {
+            g.writeNumber(d);
+        } else if (v instanceof Boolean b) {
+            g.writeBoolean(b);
+        } else if (v instanceof Number n) {
+            g.writeNumber(n.longValue());
+        } else if (v instanceof LocalDate d) {
+            g.writeString(d.toString());
         } else {
-            g.writeNumber(v);
+            throw new IllegalArgumentException("no JSON for " + v.getClass());
         }
     }
 }

@@ -43,28 +43,22 @@ public final class ConditionTable {
         Map<String, Eligibility> rows = new HashMap<>();
         Set<String> codes = new HashSet<>();
         for (CsvRows.Row row : CsvRows.read(path, COLUMNS)) {
-            String where = path + ":" + row.lineno;
-            String code = row.values.get("code");
+            String code = row.name("code", " (non-empty, no spaces)");
             String session = row.values.get("session");
-            if (code.isEmpty() || PyText.hasSpace(code)) {
-                throw new IllegalArgumentException(where + ": bad code '" + code + "' (non-empty, no spaces)");
-            }
             if (!session.equals(ALL) && !SESSIONS.contains(session)) {
-                throw new IllegalArgumentException(where + ": bad session '" + session + "' (all, pre, regular, post)");
+                throw row.error("bad session '" + session + "' (all, pre, regular, post)");
             }
             String key = code + '\0' + session;
             if (rows.containsKey(key)) {
-                throw new IllegalArgumentException(
-                        where + ": duplicate row for code '" + code + "' session '" + session + "'");
+                throw row.error("duplicate row for code '" + code + "' session '" + session + "'");
             }
             boolean[] f = new boolean[6];
             for (int i = 0; i < 6; i++) {
-                f[i] = parseBool(row.values.get(COLUMNS.get(i + 2)), COLUMNS.get(i + 2), where);
+                f[i] = parseBool(row, COLUMNS.get(i + 2));
             }
             Eligibility elig = new Eligibility(f[0], f[1], f[2], f[3], f[4], f[5]);
             if (elig.officialReport && (elig.openClose || elig.highLow || elig.volume)) {
-                throw new IllegalArgumentException(
-                        where + ": an official report ('" + code + "') may not update price or volume");
+                throw row.error("an official report ('" + code + "') may not update price or volume");
             }
             rows.put(key, elig);
             if (!code.equals(FALLBACK)) {
@@ -139,7 +133,8 @@ public final class ConditionTable {
         return found;
     }
 
-    private static boolean parseBool(String text, String column, String where) {
+    private static boolean parseBool(CsvRows.Row row, String column) {
+        String text = row.values.get(column);
         String t = PyText.lower(text);
         if (t.equals("true")) {
             return true;
@@ -147,6 +142,6 @@ public final class ConditionTable {
         if (t.equals("false")) {
             return false;
         }
-        throw new IllegalArgumentException(where + ": " + column + " must be true or false, got '" + text + "'");
+        throw row.error(column + " must be true or false, got '" + text + "'");
     }
 }

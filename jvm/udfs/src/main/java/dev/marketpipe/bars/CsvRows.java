@@ -15,14 +15,31 @@ import java.util.Map;
  * {@link IllegalArgumentException}s with the same {@code file:line} messages as Python's ValueError.
  */
 final class CsvRows {
-    /** One data row: its 1-based line number and {column: stripped value}. */
+    /** One data row: where it is ({@code file:line}, 1-based) and {column: stripped value}. */
     static final class Row {
-        final int lineno;
+        final String where;
         final Map<String, String> values;
 
-        Row(int lineno, Map<String, String> values) {
-            this.lineno = lineno;
+        Row(String where, Map<String, String> values) {
+            this.where = where;
             this.values = values;
+        }
+
+        /** A bad value in this row: {@code file:line: message}, like the tables' Python ValueErrors. */
+        IllegalArgumentException error(String message) {
+            return new IllegalArgumentException(where + ": " + message);
+        }
+
+        /**
+         * The value of {@code column}, which names something (a condition code, a symbol): non-empty,
+         * without white space; else fails with "bad <column> '<value>'" and {@code hint}.
+         */
+        String name(String column, String hint) {
+            String v = values.get(column);
+            if (v.isEmpty() || PyText.hasSpace(v)) {
+                throw error("bad " + column + " '" + v + "'" + hint);
+            }
+            return v;
         }
     }
 
@@ -74,7 +91,7 @@ final class CsvRows {
             for (int i = 0; i < fields.size(); i++) {
                 values.put(header.get(i), fields.get(i));
             }
-            rows.add(new Row(lineno, values));
+            rows.add(new Row(path + ":" + lineno, values));
         }
         if (header == null) {
             throw new IllegalArgumentException(path + ": no header row");

@@ -8,8 +8,8 @@ import java.util.List;
 
 /**
  * Mutable running state of one 1m bar, and the merge of 1m bars into rollups; mirrors Python
- * {@code udfs.bars.minute} ({@code Minute}, {@code merge}). Prices that Python keeps as
- * {@code float | None} are a double plus a "set" flag here; keys {@code (ts_ns, seq)} are two longs.
+ * {@code udfs.bars.minute} ({@code Minute}, {@code merge}). The open, close and auction prints are
+ * {@link KeyedPrice}s (Python's key and price pairs); high and low, a double each plus a "set" flag.
  */
 final class Minute {
     final long startNs;
@@ -19,22 +19,10 @@ final class Minute {
     final long segmentEndNs;
     final long regularOpenNs;
     final long regularCloseNs;
-    long openTs;
-    long openSeq;
-    boolean hasOpen;
-    double open;
-    long closeTs;
-    long closeSeq;
-    boolean hasClose;
-    double close;
-    long openingTs;
-    long openingSeq;
-    boolean hasOpening;
-    double openingPrint;
-    long closingTs;
-    long closingSeq;
-    boolean hasClosing;
-    double closingPrint;
+    final KeyedPrice open = new KeyedPrice();
+    final KeyedPrice close = new KeyedPrice();
+    final KeyedPrice openingPrint = new KeyedPrice();
+    final KeyedPrice closingPrint = new KeyedPrice();
     boolean hasHighLow;
     double high;
     double low;
@@ -64,52 +52,28 @@ final class Minute {
 
     /** Python {@code Minute.has_price}: whether any trade may set this minute's open and close. */
     boolean hasPrice() {
-        return hasOpen || hasOpening || hasClosing;
-    }
-
-    private static boolean less(long ts, long seq, long kts, long kseq) {
-        return ts < kts || (ts == kts && seq < kseq);
+        return open.set || openingPrint.set || closingPrint.set;
     }
 
     /** Python {@code Minute.add}: apply one trade; returns whether it changed anything. */
     boolean add(Trade trade, Eligibility elig, boolean opening, boolean closing) {
-        long ts = trade.tsNs;
-        long seq = trade.seq;
         double price = trade.price;
         boolean changed = false;
+        // Two auction prints in one minute (a correction, a re-print): the earliest opening and the
+        // latest closing print win.
         if (opening) {
-            if (!hasOpening || less(ts, seq, openingTs, openingSeq)) {
-                openingTs = ts;
-                openingSeq = seq;
-                openingPrint = price;
-                hasOpening = true;
-            }
+            openingPrint.earliest(trade);
             extend(price);
             changed = true;
         }
         if (closing) {
-            if (!hasClosing || !less(ts, seq, closingTs, closingSeq)) {
-                closingTs = ts;
-                closingSeq = seq;
-                closingPrint = price;
-                hasClosing = true;
-            }
+            closingPrint.latest(trade);
             extend(price);
             changed = true;
         }
         if (elig.openClose) {
-            if (!hasOpen || less(ts, seq, openTs, openSeq)) {
-                openTs = ts;
-                openSeq = seq;
-                open = price;
-                hasOpen = true;
-            }
-            if (!hasClose || !less(ts, seq, closeTs, closeSeq)) {
-                closeTs = ts;
-                closeSeq = seq;
-                close = price;
-                hasClose = true;
-            }
+            open.earliest(trade);
+            close.latest(trade);
             extend(price);
             changed = true;
         }
@@ -124,8 +88,8 @@ final class Minute {
         }
         if (changed) {
             tradeCount += 1;
-            firstNs = firstNs == null ? ts : Math.min(firstNs, ts);
-            lastNs = lastNs == null ? ts : Math.max(lastNs, ts);
+            firstNs = firstNs == null ? trade.tsNs : Math.min(firstNs, trade.tsNs);
+            lastNs = lastNs == null ? trade.tsNs : Math.max(lastNs, trade.tsNs);
         }
         return changed;
     }
@@ -162,8 +126,8 @@ final class Minute {
         double hi;
         double lo;
         if (hasPrice()) {
-            o = hasOpening ? openingPrint : hasOpen ? open : closingPrint;
-            c = hasClosing ? closingPrint : hasClose ? close : openingPrint;
+            o = KeyedPrice.first(openingPrint, open, closingPrint);
+            c = KeyedPrice.first(closingPrint, close, openingPrint);
             hi = high;
             lo = low;
         } else {
@@ -237,22 +201,10 @@ final class Minute {
         out.writeLong(segmentEndNs);
         out.writeLong(regularOpenNs);
         out.writeLong(regularCloseNs);
-        out.writeLong(openTs);
-        out.writeLong(openSeq);
-        out.writeBoolean(hasOpen);
-        out.writeDouble(open);
-        out.writeLong(closeTs);
-        out.writeLong(closeSeq);
-        out.writeBoolean(hasClose);
-        out.writeDouble(close);
-        out.writeLong(openingTs);
-        out.writeLong(openingSeq);
-        out.writeBoolean(hasOpening);
-        out.writeDouble(openingPrint);
-        out.writeLong(closingTs);
-        out.writeLong(closingSeq);
-        out.writeBoolean(hasClosing);
-        out.writeDouble(closingPrint);
+        open.write(out);
+        close.write(out);
+        openingPrint.write(out);
+        closingPrint.write(out);
         out.writeBoolean(hasHighLow);
         out.writeDouble(high);
         out.writeDouble(low);
@@ -268,22 +220,10 @@ final class Minute {
     static Minute read(DataInputStream in) throws IOException {
         Minute m = new Minute(in.readLong(), in.readUTF().intern(), LocalDate.ofEpochDay(in.readLong()), in.readLong(),
                 in.readLong(), in.readLong(), in.readLong());
-        m.openTs = in.readLong();
-        m.openSeq = in.readLong();
-        m.hasOpen = in.readBoolean();
-        m.open = in.readDouble();
-        m.closeTs = in.readLong();
-        m.closeSeq = in.readLong();
-        m.hasClose = in.readBoolean();
-        m.close = in.readDouble();
-        m.openingTs = in.readLong();
-        m.openingSeq = in.readLong();
-        m.hasOpening = in.readBoolean();
-        m.openingPrint = in.readDouble();
-        m.closingTs = in.readLong();
-        m.closingSeq = in.readLong();
-        m.hasClosing = in.readBoolean();
-        m.closingPrint = in.readDouble();
+        m.open.read(in);
+        m.close.read(in);
+        m.openingPrint.read(in);
+        m.closingPrint.read(in);
         m.hasHighLow = in.readBoolean();
         m.high = in.readDouble();
         m.low = in.readDouble();

@@ -36,18 +36,13 @@ final class SymbolReference {
     static SymbolReference fromCsv(String path, String defaultCalendar) {
         Map<String, Info> symbols = new HashMap<>();
         for (CsvRows.Row row : CsvRows.read(path, COLUMNS)) {
-            String where = path + ":" + row.lineno;
-            String symbol = row.values.get("symbol");
+            String symbol = row.name("symbol", "");
             String exchange = row.values.get("listing_exchange");
-            if (symbol.isEmpty() || PyText.hasSpace(symbol)) {
-                throw new IllegalArgumentException(where + ": bad symbol '" + symbol + "'");
-            }
             if (symbols.containsKey(symbol)) {
-                throw new IllegalArgumentException(where + ": duplicate symbol '" + symbol + "'");
+                throw row.error("duplicate symbol '" + symbol + "'");
             }
             if (!exchange.isEmpty() && exchange.codePointCount(0, exchange.length()) != 1) {
-                throw new IllegalArgumentException(
-                        where + ": listing_exchange must be one participant code letter, got '" + exchange + "'");
+                throw row.error("listing_exchange must be one participant code letter, got '" + exchange + "'");
             }
             String calendar = row.values.get("calendar");
             symbols.put(symbol, new Info(symbol, exchange.isEmpty() ? null : exchange,

@@ -1,5 +1,6 @@
 package dev.marketpipe.flink;
 
+import dev.marketpipe.bars.BarColumn;
 import dev.marketpipe.bars.BarEngine;
 import dev.marketpipe.bars.BarRow;
 import dev.marketpipe.bars.EngineContext;
@@ -27,6 +28,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 import java.util.List;
+import java.util.Map;
 
 /**
  * The bar step of flink_sql/12_bars.sql in the JVM: clean ticks, keyed by symbol, through the bar
@@ -35,7 +37,7 @@ import java.util.List;
  * so a minute closes when the watermark passes its end even if the symbol trades no more. Trades the
  * engine rejects (late, market closed, ...) leave on a side output, returned beside the bars (12_bars.sql
  * registers the two as {@code bars_all} and {@code ticks_unbarred}). Called from udfs/flink/bars.py:build_bars (the {@code -- @python} line of
- * 12_bars.sql); rows in and out have the columns that module names.
+ * 12_bars.sql); rows in and out have the columns that module names (the bars', in the config it passes).
  */
 public final class BarStep {
 
@@ -44,15 +46,10 @@ public final class BarStep {
             "symbol", "ts_ns", "price", "size", "exchange", "conditions", "trade_id",
             "kafka_partition", "kafka_offset", "source", "event_time");
 
-    static final String[] BAR_COLUMNS = {
-        "timeframe", "symbol", "bar_start_ms", "bar_end_ms", "open", "high", "low", "close", "volume",
-        "vwap", "trade_count", "session", "session_date", "first_trade_ms", "last_trade_ms", "pv_sum",
-        "filled", "revision",
-    };
-    static final TypeInformation<Row> BAR_TYPE = Types.ROW_NAMED(BAR_COLUMNS,
-            Types.STRING, Types.STRING, Types.LONG, Types.LONG, Types.DOUBLE, Types.DOUBLE, Types.DOUBLE,
-            Types.DOUBLE, Types.LONG, Types.DOUBLE, Types.LONG, Types.STRING, Types.STRING, Types.LONG,
-            Types.LONG, Types.DOUBLE, Types.BOOLEAN, Types.INT);
+    /** The DataStream type of each Flink SQL type a {@link BarColumn} has. */
+    static final Map<String, TypeInformation<?>> FLINK_TYPES = Map.of(
+            "STRING", Types.STRING, "BIGINT", Types.LONG, "DOUBLE", Types.DOUBLE, "INT", Types.INT,
+            "BOOLEAN", Types.BOOLEAN);
     static final String[] REJECT_COLUMNS = {
         "kafka_partition", "kafka_offset", "reason", "symbol", "ts_ns", "price", "size", "exchange",
         "conditions", "trade_id",
@@ -69,18 +66,21 @@ public final class BarStep {
 
     /**
      * Bars of every timeframe from clean ticks ({@link #INPUT_COLUMNS}, {@code event_time} the
-     * rowtime), and the trades in no bar with the reason: {@code {bars, unbarred}}.
+     * rowtime), and the trades in no bar with the reason: {@code {bars, unbarred}}. The bars have the
+     * columns the config names ({@link BarColumn#fromConfig}: the bar row of udfs/schema.py).
      */
     public static Table[] build(StreamTableEnvironment tEnv, Table ticks, String configJson) {
         List<String> names = ticks.getResolvedSchema().getColumnNames();
         if (!names.equals(INPUT_COLUMNS)) {
             throw new IllegalArgumentException("ticks must have columns " + INPUT_COLUMNS + ", got " + names);
         }
-        Reference.fromJson(configJson); // a bad table or rule fails the job build, with a clear error
+        // A bad table, rule or bar column fails the job build, with a clear error.
+        Reference.fromJson(configJson);
+        BarColumn[] columns = BarColumn.fromConfig(configJson).toArray(new BarColumn[0]);
         DataStream<Row> rows = tEnv.toDataStream(ticks);
         SingleOutputStreamOperator<Row> bars = rows
                 .keyBy(new BySymbol())
-                .process(new BarFunction(configJson), BAR_TYPE)
+                .process(new BarFunction(configJson, columns), barType(columns))
                 .name("bars by market rules (dev.marketpipe.flink.BarStep)")
                 .uid("marketpipe-bar-step-java");
         return new Table[] {tEnv.fromDataStream(bars), tEnv.fromDataStream(bars.getSideOutput(REJECTED))};
@@ -99,12 +99,14 @@ public final class BarStep {
         private static final Logger LOG = LoggerFactory.getLogger(BarFunction.class);
 
         private final String configJson;
+        private final BarColumn[] columns;
         private transient Reference reference;
         private transient ValueState<EngineState> engineState;
         private transient ValueState<Long> timerState;
 
-        BarFunction(String configJson) {
+        BarFunction(String configJson, BarColumn[] columns) {
             this.configJson = configJson;
+            this.columns = columns;
         }
 
         @Override
@@ -172,7 +174,7 @@ public final class BarStep {
             }
             engineState.update(engine.state());
             for (BarRow bar : result.bars) {
-                out.collect(barRow(bar));
+                out.collect(barRow(columns, bar));
             }
             for (Rejected rej : result.rejected) {
                 boolean ours = rej.trade == trade && source != null;
@@ -200,12 +202,22 @@ public final class BarStep {
                 (String) v.getField(9), (String) v.getField(6));
     }
 
-    static Row barRow(BarRow b) {
-        return Row.of(b.timeframe, b.symbol, Math.floorDiv(b.barStartNs, NS_PER_MS),
-                Math.floorDiv(b.barEndNs, NS_PER_MS), b.open, b.high, b.low, b.close, b.volume, b.vwap,
-                b.tradeCount, b.session, b.sessionDate.toString(),
-                b.firstTradeNs == null ? null : Math.floorDiv(b.firstTradeNs, NS_PER_MS),
-                b.lastTradeNs == null ? null : Math.floorDiv(b.lastTradeNs, NS_PER_MS),
-                b.pvSum, b.filled, b.revision);
+    /** The bars' row type: the columns' names and types. */
+    static TypeInformation<Row> barType(BarColumn[] columns) {
+        String[] names = new String[columns.length];
+        TypeInformation<?>[] types = new TypeInformation<?>[columns.length];
+        for (int i = 0; i < columns.length; i++) {
+            names[i] = columns[i].column();
+            types[i] = FLINK_TYPES.get(columns[i].type());
+        }
+        return Types.ROW_NAMED(names, types);
+    }
+
+    static Row barRow(BarColumn[] columns, BarRow bar) {
+        Row row = new Row(columns.length);
+        for (int i = 0; i < columns.length; i++) {
+            row.setField(i, columns[i].of(bar));
+        }
+        return row;
     }
 }
