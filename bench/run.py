@@ -91,66 +91,95 @@ def _measured(part: Any) -> TypeGuard[dict[str, Any]]:
     return isinstance(part, dict) and "error" not in part and "skipped" not in part
 
 
+Row = tuple[str, str, str, str]
+
+
+def _row(label: str, ours: float | None, theirs: float | None, unit: str, slower_by: float | None,
+         their_unit: str | None = None) -> Row:
+    """One table row: our figure and the reference's (in ``unit`` unless ``their_unit``), and the ratio."""
+    return (label, _fmt(ours, unit), _fmt(theirs, unit if their_unit is None else their_unit), _fmt(slower_by, "x"))
+
+
+def _shape(part: dict[str, Any]) -> str:
+    return f"{part['symbols']}x{part['bars_per_symbol']}"
+
+
+def _job_row(label: str, part: dict[str, Any], seconds: str, bars_per_s: str, slower_by: float) -> Row:
+    """A run over the measurement's ``symbols x bars_per_symbol`` bars beside TA-Lib's bars/s on them."""
+    return _row(f"{label} ({_shape(part)}, {part[seconds]:.1f}s)", part[bars_per_s],
+                part["talib_bars_per_second"], " bars/s", slower_by)
+
+
+def _bar_engine_rows(e: dict[str, Any]) -> list[Row]:
+    return [_row(f"0 BarEngine.add per tick vs pandas groupby ({e['ticks']} ticks)",
+                 e["engine_us_per_tick"], e["pandas_us_per_tick"], " us/tick", e["ratio_vs_pandas"])]
+
+
+def _bar_engine_java_rows(j: dict[str, Any]) -> list[Row]:
+    return [_row(f"0 bar engine, Java port vs Python reference, run_batch ({j['ticks']} ticks"
+                 f"{', identical rows' if j['identical'] else ', ROWS DIFFER'})",
+                 j["java_ticks_per_s"], j["python_ticks_per_s"], " ticks/s", 1 / j["java_vs_python"])]
+
+
+def _bars_stream_rows(t: dict[str, Any]) -> list[Row]:
+    rows = [_row(f"0 bars step (Python) in a streaming job vs SQL TUMBLE ({t['ticks']} ticks, {t['symbols']} symbols)",
+                 t["python_ticks_per_second"], t["sql_ticks_per_second"], " ticks/s", t["ratio_vs_sql"])]
+    if "java_ticks_per_second" in t:
+        rows.append(_row("0 bars step (JVM, the job's default) in the same streaming job vs SQL TUMBLE",
+                         t["java_ticks_per_second"], t["sql_ticks_per_second"], " ticks/s", t["java_ratio_vs_sql"]))
+    return rows
+
+
+def _indicator_math_rows(m: dict[str, Any]) -> list[Row]:
+    return [_row(f"1 IndicatorSet.update ({m['bars']} bars, median of {m['repeats']})",
+                 m["indicator_set_us_per_update"], m["talib_us_per_bar"], " us/bar", m["ratio_vs_talib"])]
+
+
+def _streaming_rows(s: dict[str, Any]) -> list[Row]:
+    return [
+        _row(f"2 streaming job, marginal ({_shape(s)} vs {s['symbols']}x{s['small_bars_per_symbol']})",
+             s["us_per_bar_marginal"], s["talib_us_per_bar"], " us/bar", s["ratio_vs_talib_marginal"]),
+        _row(f"2 streaming job minus no-Python baseline ({_shape(s)})",
+             s["us_per_bar_vs_baseline"], s["talib_us_per_bar"], " us/bar", s["ratio_vs_talib_vs_baseline"]),
+        _job_row("2 streaming job throughput", s, "python_job_seconds", "python_job_bars_per_second",
+                 s["talib_bars_per_second"] / s["python_job_bars_per_second"]),
+    ]
+
+
+def _backfill_rows(b: dict[str, Any]) -> list[Row]:
+    return [_job_row("3 backfill Flink job", b, "job_seconds", "job_bars_per_second", b["ratio_job_vs_talib"]),
+            _job_row("3 backfill command wall", b, "command_wall_seconds", "command_bars_per_second",
+                     b["ratio_command_vs_talib"])]
+
+
+def _pipeline_rows(p: dict[str, Any]) -> list[Row]:
+    if not _measured(p.get("pipeline")):
+        return []
+    ours, raw = p["pipeline"].get("ticks_per_s"), p.get("raw_consume", {}).get("per_s")
+    quix = p.get("quix", {}).get("per_s")
+    rows = [_row(f"4 pipeline end to end, every sink ({p['symbols']} symbols) vs raw Kafka consume",
+                 ours, raw, " ticks/s", raw / ours if ours and raw else None, " rec/s")]
+    if quix:
+        rows.append(_row("4 ... vs Quix Streams 1m OHLCV peer (same topic, same run)",
+                         ours, quix, " ticks/s", quix / ours if ours else None, " rec/s"))
+    return rows
+
+
+#: The table's rows of each measurement, in table order; a measurement that errored or was skipped has none.
+TABLE_ROWS: tuple[tuple[str, Callable[[dict[str, Any]], list[Row]]], ...] = (
+    ("bar_engine", _bar_engine_rows),
+    ("bar_engine_java", _bar_engine_java_rows),
+    ("bars_stream", _bars_stream_rows),
+    ("indicator_math", _indicator_math_rows),
+    ("streaming", _streaming_rows),
+    ("backfill", _backfill_rows),
+    ("pipeline_run", _pipeline_rows),
+)
+
+
 def table(results: dict[str, Any]) -> str:
     """The human summary: one row per measurement, pipeline figure beside TA-Lib's."""
-    rows: list[tuple[str, str, str, str]] = []
-    e = results.get("bar_engine")
-    if _measured(e):
-        rows.append((f"0 BarEngine.add per tick vs pandas groupby ({e['ticks']} ticks)",
-                     _fmt(e["engine_us_per_tick"], " us/tick"), _fmt(e["pandas_us_per_tick"], " us/tick"),
-                     _fmt(e["ratio_vs_pandas"], "x")))
-    j = results.get("bar_engine_java")
-    if _measured(j):
-        rows.append((f"0 bar engine, Java port vs Python reference, run_batch ({j['ticks']} ticks"
-                     f"{', identical rows' if j['identical'] else ', ROWS DIFFER'})",
-                     _fmt(j["java_ticks_per_s"], " ticks/s"), _fmt(j["python_ticks_per_s"], " ticks/s"),
-                     _fmt(1 / j["java_vs_python"], "x")))
-    t = results.get("bars_stream")
-    if _measured(t):
-        rows.append((f"0 bars step (Python) in a streaming job vs SQL TUMBLE ({t['ticks']} ticks, "
-                     f"{t['symbols']} symbols)",
-                     _fmt(t["python_ticks_per_second"], " ticks/s"), _fmt(t["sql_ticks_per_second"], " ticks/s"),
-                     _fmt(t["ratio_vs_sql"], "x")))
-        if "java_ticks_per_second" in t:
-            rows.append(("0 bars step (JVM, the job's default) in the same streaming job vs SQL TUMBLE",
-                         _fmt(t["java_ticks_per_second"], " ticks/s"), _fmt(t["sql_ticks_per_second"], " ticks/s"),
-                         _fmt(t["java_ratio_vs_sql"], "x")))
-    m = results.get("indicator_math")
-    if _measured(m):
-        rows.append((f"1 IndicatorSet.update ({m['bars']} bars, median of {m['repeats']})",
-                     _fmt(m["indicator_set_us_per_update"], " us/bar"),
-                     _fmt(m["talib_us_per_bar"], " us/bar"), _fmt(m["ratio_vs_talib"], "x")))
-    s = results.get("streaming")
-    if _measured(s):
-        shape = f"{s['symbols']}x{s['bars_per_symbol']}"
-        rows.append((f"2 streaming job, marginal ({shape} vs {s['symbols']}x{s['small_bars_per_symbol']})",
-                     _fmt(s["us_per_bar_marginal"], " us/bar"), _fmt(s["talib_us_per_bar"], " us/bar"),
-                     _fmt(s["ratio_vs_talib_marginal"], "x")))
-        rows.append((f"2 streaming job minus no-Python baseline ({shape})",
-                     _fmt(s["us_per_bar_vs_baseline"], " us/bar"), _fmt(s["talib_us_per_bar"], " us/bar"),
-                     _fmt(s["ratio_vs_talib_vs_baseline"], "x")))
-        rows.append((f"2 streaming job throughput ({shape}, {s['python_job_seconds']:.1f}s)",
-                     _fmt(s["python_job_bars_per_second"], " bars/s"),
-                     _fmt(s["talib_bars_per_second"], " bars/s"),
-                     _fmt(s["talib_bars_per_second"] / s["python_job_bars_per_second"], "x")))
-    b = results.get("backfill")
-    if _measured(b):
-        shape = f"{b['symbols']}x{b['bars_per_symbol']}"
-        rows.append((f"3 backfill Flink job ({shape}, {b['job_seconds']:.1f}s)",
-                     _fmt(b["job_bars_per_second"], " bars/s"), _fmt(b["talib_bars_per_second"], " bars/s"),
-                     _fmt(b["ratio_job_vs_talib"], "x")))
-        rows.append((f"3 backfill command wall ({shape}, {b['command_wall_seconds']:.1f}s)",
-                     _fmt(b["command_bars_per_second"], " bars/s"),
-                     _fmt(b["talib_bars_per_second"], " bars/s"), _fmt(b["ratio_command_vs_talib"], "x")))
-    p = results.get("pipeline_run")
-    if _measured(p) and _measured(p.get("pipeline")):
-        ours, raw = p["pipeline"].get("ticks_per_s"), p.get("raw_consume", {}).get("per_s")
-        quix = p.get("quix", {}).get("per_s")
-        rows.append((f"4 pipeline end to end, every sink ({p['symbols']} symbols) vs raw Kafka consume",
-                     _fmt(ours, " ticks/s"), _fmt(raw, " rec/s"), _fmt(raw / ours if ours and raw else None, "x")))
-        if quix:
-            rows.append(("4 ... vs Quix Streams 1m OHLCV peer (same topic, same run)",
-                         _fmt(ours, " ticks/s"), _fmt(quix, " rec/s"), _fmt(quix / ours if ours else None, "x")))
+    rows = [row for name, rows_of in TABLE_ROWS if _measured(part := results.get(name)) for row in rows_of(part)]
     head = ("measurement", "marketpipe", "TA-Lib / pandas / SQL / peer", "slower by")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)

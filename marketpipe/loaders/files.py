@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from marketpipe.exceptions import BadSymbolError, LoaderFileError
 from marketpipe.loaders.base import DailyBar, Reject
 from marketpipe.loaders.core import BaseLoader, OnBadSymbol
-from marketpipe.loaders.parsing import optional_float, parse_date, parse_price, parse_volume
+from marketpipe.loaders.provider import daily_bar
 
 ALIASES = {
     "symbol": "symbol", "ticker": "symbol",
@@ -33,6 +33,7 @@ ALIASES = {
     "splitfactor": "split_factor", "split": "split_factor",
 }
 REQUIRED = ("date", "open", "high", "low", "close")
+MAY_BE_BLANK = ("volume", "adj_close", "dividend", "split_factor")
 
 
 def canonical(column: str) -> str:
@@ -120,19 +121,6 @@ class FileLoader(BaseLoader):
         return self.fetch([symbol], start, end)
 
     def _bar(self, symbol: str, record: Mapping[Hashable, Any]) -> DailyBar:
-        optional = {
-            k: (None if _blank(record.get(k)) else record.get(k)) for k in ("adj_close", "dividend", "split_factor")
-        }
-        return DailyBar(
-            symbol=symbol,
-            session_date=parse_date(record["date"]),
-            open=parse_price(record["open"], "open"),
-            high=parse_price(record["high"], "high"),
-            low=parse_price(record["low"], "low"),
-            close=parse_price(record["close"], "close"),
-            volume=parse_volume(None if _blank(record.get("volume")) else record.get("volume")),
-            adj_close=optional_float(optional["adj_close"]),
-            dividend=optional_float(optional["dividend"], none_if=0.0),
-            split_factor=optional_float(optional["split_factor"], none_if=1.0),
-            source=self.name,
-        )
+        # A blank cell of a column that may be empty is a missing value (CSV cells are strings, Parquet's NaN).
+        fields = {str(k): None if k in MAY_BE_BLANK and _blank(v) else v for k, v in record.items()}
+        return daily_bar(symbol, fields, self.name)

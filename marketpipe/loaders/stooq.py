@@ -16,9 +16,9 @@ from datetime import date
 
 from marketpipe.exceptions import BadSymbolError, ProviderError, RateLimitError
 from marketpipe.loaders.base import DailyBar, Reject
-from marketpipe.loaders.core import BaseLoader, OnBadSymbol
-from marketpipe.loaders.http import HttpClient, snippet
-from marketpipe.loaders.ratelimit import TokenBucket
+from marketpipe.loaders.core import OnBadSymbol
+from marketpipe.loaders.http import snippet
+from marketpipe.loaders.provider import HttpLoader
 from marketpipe.settings import Settings
 
 HEADER = ["date", "open", "high", "low", "close"]
@@ -72,34 +72,18 @@ def parse_stooq_csv(text: str, symbol: str) -> tuple[list[DailyBar], list[Reject
     return bars, rejects
 
 
-class StooqLoader(BaseLoader):
+class StooqLoader(HttpLoader):
     """Daily bars from Stooq, one request per symbol."""
 
     name = "stooq"
-
-    def __init__(
-        self,
-        client: HttpClient,
-        *,
-        base_url: str = "https://stooq.com",
-        calendar: str = "XNYS",
-        on_bad_symbol: OnBadSymbol = "raise",
-    ) -> None:
-        super().__init__(calendar=calendar, on_bad_symbol=on_bad_symbol)
-        self.client = client
-        self.base_url = base_url.rstrip("/")
+    default_base_url = "https://stooq.com"
 
     @classmethod
     def from_settings(cls, settings: Settings, *, on_bad_symbol: OnBadSymbol = "raise") -> StooqLoader:
         """A loader using the ``stooq_*`` and ``loader_*`` settings."""
-        client = HttpClient(
-            "stooq",
-            timeout_s=settings.loader_timeout_s,
-            retries=settings.loader_retries,
-            rate_limiter=TokenBucket(settings.loader_rate_limit_per_s),
-        )
         return cls(
-            client, base_url=settings.stooq_base_url, calendar=settings.daily_calendar, on_bad_symbol=on_bad_symbol
+            cls.settings_client(settings), base_url=settings.stooq_base_url, calendar=settings.daily_calendar,
+            on_bad_symbol=on_bad_symbol,
         )
 
     def url(self, symbol: str, start: date, end: date) -> str:

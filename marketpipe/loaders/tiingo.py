@@ -16,10 +16,9 @@ from typing import Any
 
 from marketpipe.exceptions import AuthError, BadSymbolError, ProviderError
 from marketpipe.loaders.base import DailyBar, Reject
-from marketpipe.loaders.core import BaseLoader, OnBadSymbol
+from marketpipe.loaders.core import OnBadSymbol
 from marketpipe.loaders.http import HttpClient, HttpResponse, snippet
-from marketpipe.loaders.parsing import optional_float, parse_date, parse_price, parse_volume
-from marketpipe.loaders.ratelimit import TokenBucket
+from marketpipe.loaders.provider import HttpLoader, daily_bar
 from marketpipe.settings import Settings
 
 
@@ -28,21 +27,16 @@ def tiingo_symbol(symbol: str) -> str:
     return symbol.strip().upper().replace(".", "-")
 
 
+#: Tiingo's name of each field we read, by our name (:func:`~marketpipe.loaders.provider.daily_bar`).
+TIINGO_FIELDS = {
+    "date": "date", "open": "open", "high": "high", "low": "low", "close": "close", "volume": "volume",
+    "adj_close": "adjClose", "dividend": "divCash", "split_factor": "splitFactor",
+}
+
+
 def parse_tiingo_row(item: dict[str, Any], symbol: str) -> DailyBar:
     """One element of Tiingo's price list as a bar (raises ValueError/KeyError when unusable)."""
-    return DailyBar(
-        symbol=symbol,
-        session_date=parse_date(item["date"]),
-        open=parse_price(item["open"], "open"),
-        high=parse_price(item["high"], "high"),
-        low=parse_price(item["low"], "low"),
-        close=parse_price(item["close"], "close"),
-        volume=parse_volume(item.get("volume")),
-        adj_close=optional_float(item.get("adjClose")),
-        dividend=optional_float(item.get("divCash"), none_if=0.0),
-        split_factor=optional_float(item.get("splitFactor"), none_if=1.0),
-        source="tiingo",
-    )
+    return daily_bar(symbol, {ours: item[theirs] for ours, theirs in TIINGO_FIELDS.items() if theirs in item}, "tiingo")
 
 
 def parse_tiingo_json(body: bytes | str, symbol: str) -> tuple[list[DailyBar], list[Reject]]:
@@ -76,38 +70,31 @@ def _detail(response: HttpResponse) -> str:
     return snippet(response.body)
 
 
-class TiingoLoader(BaseLoader):
+class TiingoLoader(HttpLoader):
     """Daily bars from Tiingo, one request per symbol; needs an API key."""
 
     name = "tiingo"
+    default_base_url = "https://api.tiingo.com"
 
     def __init__(
         self,
         client: HttpClient,
         api_key: str | None,
         *,
-        base_url: str = "https://api.tiingo.com",
+        base_url: str | None = None,
         calendar: str = "XNYS",
         on_bad_symbol: OnBadSymbol = "raise",
     ) -> None:
-        super().__init__(calendar=calendar, on_bad_symbol=on_bad_symbol)
-        self.client = client
+        super().__init__(client, base_url=base_url, calendar=calendar, on_bad_symbol=on_bad_symbol)
         self._api_key = api_key
-        self.base_url = base_url.rstrip("/")
 
     @classmethod
     def from_settings(cls, settings: Settings, *, on_bad_symbol: OnBadSymbol = "raise") -> TiingoLoader:
         """A loader using the ``tiingo_*`` and ``loader_*`` settings."""
-        client = HttpClient(
-            "tiingo",
-            timeout_s=settings.loader_timeout_s,
-            retries=settings.loader_retries,
-            rate_limiter=TokenBucket(settings.loader_rate_limit_per_s),
-        )
         key = settings.tiingo_api_key.get_secret_value() if settings.tiingo_api_key else None
         return cls(
-            client, key, base_url=settings.tiingo_base_url, calendar=settings.daily_calendar,
-            on_bad_symbol=on_bad_symbol,
+            cls.settings_client(settings), key, base_url=settings.tiingo_base_url,
+            calendar=settings.daily_calendar, on_bad_symbol=on_bad_symbol,
         )
 
     def url(self, symbol: str, start: date, end: date) -> str:
