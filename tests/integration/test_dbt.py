@@ -34,6 +34,8 @@ DAY0 = date(2020, 1, 1)
 T0 = datetime(2020, 1, 2, 14, 30, tzinfo=UTC)
 SOURCE_TABLES = ("signals", "indicators_1d", "daily_bars", "bars_5m", "bars_1d")
 
+pytestmark = pytest.mark.integration
+
 
 class _Stack(Protocol):
     settings: Settings
@@ -158,13 +160,16 @@ def _rows(settings: Settings, query: str, *params: Any) -> list[tuple[Any, ...]]
         return conn.execute(query, params).fetchall()
 
 
-@pytest.mark.integration
+def _mart_rows(settings: Settings, mart: str, columns: str, where: str, *params: Any) -> list[tuple[Any, ...]]:
+    """``columns`` of the rows of ``marts.<mart>`` that ``where`` selects: what a BI tool reads."""
+    return _rows(settings, f"SELECT {columns} FROM marts.{mart} WHERE {where}", *params)
+
+
 def test_dbt_build_passes_every_test(built: subprocess.CompletedProcess[str]) -> None:
     assert built.returncode == 0, f"dbt build failed:\n{built.stdout}\n{built.stderr}"
     assert "ERROR=0" in built.stdout and "FAIL" not in built.stdout.replace("FAIL=0", "")
 
 
-@pytest.mark.integration
 def test_schemas_are_exactly_staging_and_marts(stack: _Stack, built: object) -> None:
     found = {
         (schema, name)
@@ -187,14 +192,12 @@ def test_schemas_are_exactly_staging_and_marts(stack: _Stack, built: object) -> 
     assert not {schema for schema, _ in found} & {"analytics_marts", "analytics_staging"}
 
 
-@pytest.mark.integration
 def test_daily_summary_on_known_rows(stack: _Stack, built: object) -> None:
-    rows = _rows(
-        stack.settings,
-        "SELECT session_date, daily_return, adj_daily_return, gap_return, range_abs, range_pct,"
-        " volume_avg_20d, volume_ratio_20d, adj_or_close_price, prev_session_date"
-        " FROM marts.fct_daily_summary WHERE symbol = %s ORDER BY session_date",
-        DAILY,
+    rows = _mart_rows(
+        stack.settings, "fct_daily_summary",
+        "session_date, daily_return, adj_daily_return, gap_return, range_abs, range_pct,"
+        " volume_avg_20d, volume_ratio_20d, adj_or_close_price, prev_session_date",
+        "symbol = %s ORDER BY session_date", DAILY,
     )
     assert len(rows) == 25
     by_day = {(r[0] - DAY0).days: r for r in rows}
@@ -213,14 +216,12 @@ def test_daily_summary_on_known_rows(stack: _Stack, built: object) -> None:
     assert by_day[21][7] == pytest.approx(1000 / 1100)
 
 
-@pytest.mark.integration
 def test_signal_history_forward_returns(stack: _Stack, built: object) -> None:
-    rows = _rows(
-        stack.settings,
-        "SELECT timeframe, action, entry_price, forward_return_1, forward_return_5, forward_return_20,"
-        " signed_return_1, direction FROM marts.fct_signal_history WHERE symbol LIKE %s"
-        " ORDER BY symbol, bar_start",
-        f"{PREFIX}%",
+    rows = _mart_rows(
+        stack.settings, "fct_signal_history",
+        "timeframe, action, entry_price, forward_return_1, forward_return_5, forward_return_20,"
+        " signed_return_1, direction",
+        "symbol LIKE %s ORDER BY symbol, bar_start", f"{PREFIX}%",
     )
     assert len(rows) == 3, rows  # holds are left out
     daily, buy, sell = rows
@@ -238,36 +239,28 @@ def test_signal_history_forward_returns(stack: _Stack, built: object) -> None:
     assert sell[6] == pytest.approx(-0.05) and sell[7] == -1
 
 
-@pytest.mark.integration
 def test_latest_signal_and_bars_with_indicators(stack: _Stack, built: object) -> None:
-    latest = _rows(
-        stack.settings,
-        "SELECT action, signal_bar_start, last_trade_action, last_trade_bar_start"
-        " FROM marts.dim_latest_signal WHERE symbol = %s AND timeframe = '5m' AND strategy = 'zz_test'",
-        FIVE,
+    latest = _mart_rows(
+        stack.settings, "dim_latest_signal", "action, signal_bar_start, last_trade_action, last_trade_bar_start",
+        "symbol = %s AND timeframe = '5m' AND strategy = 'zz_test'", FIVE,
     )
     assert latest == [("hold", T0 + timedelta(minutes=60), "sell", T0 + timedelta(minutes=50))]
 
-    bars = _rows(
-        stack.settings,
-        "SELECT timeframe, bar_source, close_price, rsi_14, signals, buy_signals"
-        " FROM marts.fct_bars_with_indicators WHERE symbol = %s ORDER BY bar_start",
-        DAILY,
+    bars = _mart_rows(
+        stack.settings, "fct_bars_with_indicators", "timeframe, bar_source, close_price, rsi_14, signals, buy_signals",
+        "symbol = %s ORDER BY bar_start", DAILY,
     )
     assert len(bars) == 26  # 25 provider days + the streaming day after them; day 3 is the provider's
     assert bars[0] == ("1d", "daily_bars", 100.0, 42.5, {"zz_test": "buy"}, 1)
     assert bars[3][1:3] == ("daily_bars", 103.0)
     assert bars[-1][:4] == ("1d", "stream", 130.0, None)
-    five = _rows(
-        stack.settings,
-        "SELECT count(*), count(rsi_14), sum(sell_signals) FROM marts.fct_bars_with_indicators"
-        " WHERE symbol = %s AND timeframe = '5m'",
-        FIVE,
+    five = _mart_rows(
+        stack.settings, "fct_bars_with_indicators", "count(*), count(rsi_14), sum(sell_signals)",
+        "symbol = %s AND timeframe = '5m'", FIVE,
     )
     assert five == [(25, 0, 1)]  # no indicators on 5m bars
 
 
-@pytest.mark.integration
 @pytest.mark.parametrize("table", ["daily_bars", "bars_5m"])
 def test_ohlc_test_fails_on_corrupt_bar(stack: _Stack, built: object, table: str, tmp_path: Path) -> None:
     settings = stack.settings
@@ -305,7 +298,6 @@ def _bi_connect(settings: Settings) -> psycopg.Connection[tuple[Any, ...]]:
     )
 
 
-@pytest.mark.integration
 def test_bi_role_reads_marts_only(stack: _Stack, built: object) -> None:
     settings = stack.settings
     with _bi_connect(settings) as bi:
@@ -361,7 +353,6 @@ def _project_schemas(settings: Settings) -> dict[str, list[tuple[str, str]]]:
     return out
 
 
-@pytest.mark.integration
 def test_bi_role_cannot_write_anywhere(stack: _Stack, built: object) -> None:
     """No table, schema, temp table or large object, in any schema of the database (docs/serving.md)."""
     from psycopg import sql
@@ -408,7 +399,6 @@ def test_bi_role_cannot_write_anywhere(stack: _Stack, built: object) -> None:
             )
 
 
-@pytest.mark.integration
 def test_bi_role_reads_tables_created_in_marts_later(stack: _Stack, built: object) -> None:
     settings = stack.settings
     with psycopg.connect(settings.postgres_dsn, autocommit=True) as app:
@@ -421,14 +411,12 @@ def test_bi_role_reads_tables_created_in_marts_later(stack: _Stack, built: objec
             app.execute("DROP TABLE marts.zzdbt_probe")
 
 
-@pytest.mark.integration
 def test_dbt_docs_generate(stack: _Stack, built: object, tmp_path: Path) -> None:
     result = run_dbt(stack.settings, tmp_path, "docs", "generate")
     assert result.returncode == 0, f"dbt docs generate failed:\n{result.stdout}\n{result.stderr}"
     assert (tmp_path / "target" / "catalog.json").is_file()
 
 
-@pytest.mark.integration
 def test_dbt_build_over_pipeline_output(stack: _Stack, replayed: object, tmp_path: Path) -> None:
     settings = stack.settings
     result = run_dbt(settings, tmp_path, "build")

@@ -75,61 +75,62 @@ class Case:
     expect: dict[str, Expected] = field(default_factory=dict)
 
 
-def macd_rsi(name: str, prev: float | None, hist: float, rsi: float, action: str, phrase: str) -> Case:
-    """A bar with MACD and RSI warm (so ``is_warm``), only macd_rsi expected."""
-    return Case(
-        name,
-        MACD_RSI,
-        {"macd_hist_prev": prev, "macd_hist": hist, "rsi_14": rsi},
-        {"macd_rsi": (action, phrase)},
-    )
+# Each strategy: the warm flags a case of it switches on, and the input columns a row of SINGLE_STRATEGY
+# gives values for, in order.
+STRATEGIES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "macd_rsi": (MACD_RSI, ("macd_hist_prev", "macd_hist", "rsi_14")),  # MACD and RSI warm, so is_warm
+    "rsi_reversion": (RSI, ("rsi_14_prev", "rsi_14")),
+    # the bands are 96 .. 104 and the average volume 1000 (confirmation needs > 1500)
+    "bb_breakout": (BB, ("close", "volume")),
+}
+
+# One bar each on which exactly one strategy must emit: (strategy, case, its inputs, action, a phrase of the reason).
+SINGLE_STRATEGY: list[tuple[str, str, tuple[float | None, ...], str, str]] = [
+    # ---- macd_rsi (unchanged rules)
+    ("macd_rsi", "cross up, rsi ok", (-0.5, 0.2, 55.0), "buy", "crossed above"),
+    ("macd_rsi", "cross up from zero", (0.0, 0.1, 40.0), "buy", "crossed above"),
+    ("macd_rsi", "cross up, overbought", (-0.5, 0.2, 75.0), "hold", "overbought"),
+    ("macd_rsi", "cross down, rsi ok", (0.4, -0.1, 45.0), "sell", "crossed below"),
+    ("macd_rsi", "cross down, oversold", (0.4, -0.1, 25.0), "hold", "oversold"),
+    ("macd_rsi", "no cross, positive", (0.3, 0.5, 50.0), "hold", "no MACD crossover"),
+    ("macd_rsi", "no cross, negative", (-0.3, -0.5, 50.0), "hold", "no MACD crossover"),
+    ("macd_rsi", "first warm bar", (None, 0.5, 50.0), "hold", "no MACD crossover"),
+    # ---- rsi_reversion
+    ("rsi_reversion", "rsi crosses up through 30", (28.123456, 31.987654), "buy",
+     "RSI crossed back above 30 (28.12 -> 31.99)"),
+    ("rsi_reversion", "rsi reaches exactly 30", (29.0, 30.0), "buy", "crossed back above 30"),
+    ("rsi_reversion", "rsi crosses down through 70", (72.5, 68.25), "sell",
+     "RSI crossed back below 70 (72.5 -> 68.25)"),
+    ("rsi_reversion", "rsi below 30, still falling", (27.1, 25.3), "hold", "RSI 25.3 below 30 (prev 27.1)"),
+    ("rsi_reversion", "rsi below 30, rising", (22.0, 26.0), "hold", "below 30"),
+    ("rsi_reversion", "rsi above 70, still rising", (72.0, 75.0), "hold", "RSI 75.0 above 70"),
+    ("rsi_reversion", "rsi leaves 30 downwards", (30.0, 29.0), "hold", "below 30"),
+    ("rsi_reversion", "rsi in the middle", (48.0, 52.0), "hold", "between 30 and 70"),
+    # ---- bb_breakout
+    ("bb_breakout", "breakout up with volume", (106.5, 2000), "buy",
+     "close 106.5 above upper band 104.0 on volume 2000, 2.0x its 20-bar average 1000"),
+    ("bb_breakout", "breakout up without volume", (106.5, 1200), "hold",
+     "above upper band 104.0 but only volume 1200, 1.2x"),
+    ("bb_breakout", "breakout up, volume exactly 1.5x", (106.5, 1500), "hold", "needs > 1.5x"),
+    ("bb_breakout", "breakdown with volume", (93.25, 3000), "sell", "close 93.25 below lower band 96.0 on volume 3000"),
+    ("bb_breakout", "breakdown without volume", (93.25, 900), "hold", "below lower band 96.0 but only"),
+    ("bb_breakout", "inside bands", (101.0, 5000), "hold", "close 101.0 inside the bands (96.0 .. 104.0)"),
+    ("bb_breakout", "close on the upper band", (104.0, 5000), "hold", "inside the bands"),
+]
 
 
-def rsi_reversion(name: str, prev: float, rsi: float, action: str, phrase: str) -> Case:
-    """A bar with only RSI warm and a previous RSI, only rsi_reversion expected."""
-    return Case(name, RSI, {"rsi_14_prev": prev, "rsi_14": rsi}, {"rsi_reversion": (action, phrase)})
-
-
-def bb_breakout(name: str, close: float, volume: int, action: str, phrase: str) -> Case:
-    """A bar with the bands 96 .. 104 and average volume 1000 (confirmation needs > 1500)."""
-    return Case(name, BB, {"close": close, "volume": volume}, {"bb_breakout": (action, phrase)})
+def single_strategy(strategy: str, name: str, inputs: tuple[float | None, ...], action: str, phrase: str) -> Case:
+    """A bar with ``strategy``'s warm flags on and its ``inputs`` set; only ``strategy`` is expected."""
+    warm, columns = STRATEGIES[strategy]
+    return Case(name, warm, dict(zip(columns, inputs, strict=True)), {strategy: (action, phrase)})
 
 
 CASES = [
-    # ---- macd_rsi (unchanged rules)
-    macd_rsi("cross up, rsi ok", -0.5, 0.2, 55.0, "buy", "crossed above"),
-    macd_rsi("cross up from zero", 0.0, 0.1, 40.0, "buy", "crossed above"),
-    macd_rsi("cross up, overbought", -0.5, 0.2, 75.0, "hold", "overbought"),
-    macd_rsi("cross down, rsi ok", 0.4, -0.1, 45.0, "sell", "crossed below"),
-    macd_rsi("cross down, oversold", 0.4, -0.1, 25.0, "hold", "oversold"),
-    macd_rsi("no cross, positive", 0.3, 0.5, 50.0, "hold", "no MACD crossover"),
-    macd_rsi("no cross, negative", -0.3, -0.5, 50.0, "hold", "no MACD crossover"),
-    macd_rsi("first warm bar", None, 0.5, 50.0, "hold", "no MACD crossover"),
+    *(single_strategy(*row) for row in SINGLE_STRATEGY),
+    # ---- a strategy's inputs would trigger it, but its own flags are off (or it has no previous RSI)
     Case("macd not warm", (), {"macd_hist_prev": -0.5, "macd_hist": 0.2, "rsi_14": 55.0}),
-    # ---- rsi_reversion
-    rsi_reversion("rsi crosses up through 30", 28.123456, 31.987654, "buy",
-                  "RSI crossed back above 30 (28.12 -> 31.99)"),
-    rsi_reversion("rsi reaches exactly 30", 29.0, 30.0, "buy", "crossed back above 30"),
-    rsi_reversion("rsi crosses down through 70", 72.5, 68.25, "sell",
-                  "RSI crossed back below 70 (72.5 -> 68.25)"),
-    rsi_reversion("rsi below 30, still falling", 27.1, 25.3, "hold", "RSI 25.3 below 30 (prev 27.1)"),
-    rsi_reversion("rsi below 30, rising", 22.0, 26.0, "hold", "below 30"),
-    rsi_reversion("rsi above 70, still rising", 72.0, 75.0, "hold", "RSI 75.0 above 70"),
-    rsi_reversion("rsi leaves 30 downwards", 30.0, 29.0, "hold", "below 30"),
-    rsi_reversion("rsi in the middle", 48.0, 52.0, "hold", "between 30 and 70"),
     Case("rsi not warm", (), {"rsi_14_prev": 28.0, "rsi_14": 32.0}),
     Case("rsi warm, no previous value", RSI, {"rsi_14": 32.0}),
-    # ---- bb_breakout
-    bb_breakout("breakout up with volume", 106.5, 2000, "buy",
-                "close 106.5 above upper band 104.0 on volume 2000, 2.0x its 20-bar average 1000"),
-    bb_breakout("breakout up without volume", 106.5, 1200, "hold",
-                "above upper band 104.0 but only volume 1200, 1.2x"),
-    bb_breakout("breakout up, volume exactly 1.5x", 106.5, 1500, "hold", "needs > 1.5x"),
-    bb_breakout("breakdown with volume", 93.25, 3000, "sell",
-                "close 93.25 below lower band 96.0 on volume 3000"),
-    bb_breakout("breakdown without volume", 93.25, 900, "hold", "below lower band 96.0 but only"),
-    bb_breakout("inside bands", 101.0, 5000, "hold", "close 101.0 inside the bands (96.0 .. 104.0)"),
-    bb_breakout("close on the upper band", 104.0, 5000, "hold", "inside the bands"),
     Case("bb not warm", ("volume_sma_20_warm",), {"close": 106.5, "volume": 2000, "bb_upper": 104.0}),
     Case("volume average not warm", ("bb_warm",),
          {"close": 106.5, "volume": 2000, "volume_sma_20": 1000.0}),

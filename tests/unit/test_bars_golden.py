@@ -52,6 +52,11 @@ def short(b: BarRow) -> Bar:
             b.session, b.revision)
 
 
+def one_trade(tf: str, label: str, price: float, session: str = "regular", revision: int = 0) -> Bar:
+    """The bar of a single trade of the default 100 shares: open, high, low and close are all ``price``."""
+    return (tf, label, price, price, price, price, 100, 1, session, revision)
+
+
 def bars(out: Output, tf: str | None = None) -> list[Bar]:
     return [short(b) for b in out.bars if tf is None or b.timeframe == tf]
 
@@ -112,10 +117,10 @@ def test_late_within_grace_revises_the_bar_and_its_rollups() -> None:
     e.add(t(ns(10, 29, 10), 100.0, 100), ns(10, 29, 8))
     first = e.advance(ns(10, 30))  # the watermark passed 10:30: the 10:29 bar and the buckets ending 10:30
     assert bars(first) == [
-        ("1m", "10:29", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0),
-        ("15m", "10:15", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0),  # same end: by timeframe name
-        ("1h", "09:30", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0),
-        ("5m", "10:25", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0),
+        one_trade("1m", "10:29", 100.0),
+        one_trade("15m", "10:15", 100.0),  # same end: by timeframe name
+        one_trade("1h", "09:30", 100.0),
+        one_trade("5m", "10:25", 100.0),
     ]
     # a tick for 10:29 arrives 30 s after the bar was emitted (grace is 60 s): revision 1 of everything
     late = e.add(t(ns(10, 29, 40), 103.0, 50), ns(10, 30, 30))
@@ -161,7 +166,7 @@ def test_quiet_symbol_closes_on_advance_and_says_when() -> None:
     wake = e.next_wakeup_ns()
     assert wake == ns(10, 1) - MS
     assert e.advance(wake - 1).bars == []
-    assert bars(e.advance(wake)) == [("1m", "10:00", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0)]
+    assert bars(e.advance(wake)) == [one_trade("1m", "10:00", 100.0)]
     # nothing left to emit; the kept last minute is no timer, so the symbol goes to sleep
     assert e.next_wakeup_ns() is None
 
@@ -173,8 +178,8 @@ def test_timers_keep_rollups_moving_for_a_quiet_symbol() -> None:
     while (wake := e.next_wakeup_ns()) is not None:
         emitted += bars(e.advance(wake))
     assert emitted == [
-        ("1m", "10:02", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0),
-        ("5m", "10:00", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0),
+        one_trade("1m", "10:02", 100.0),
+        one_trade("5m", "10:00", 100.0),
     ]
     assert e.state.buckets == {} and list(e.state.minutes) == [ns(10, 2)]
 
@@ -187,7 +192,7 @@ def test_last_regular_bar_waits_for_the_closing_print_when_the_listing_exchange_
     e.add(t(ns(15, 59, 30), 100.0), ns(15, 59, 28))
     assert e.next_wakeup_ns() == ns(16, 1) - MS
     assert e.advance(ns(16, 0, 30)).bars == []
-    assert bars(e.advance(ns(16, 1) - MS)) == [("1m", "15:59", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0)]
+    assert bars(e.advance(ns(16, 1) - MS)) == [one_trade("1m", "15:59", 100.0)]
 
 
 def test_last_regular_bar_closes_at_the_close_without_a_listing_exchange() -> None:
@@ -195,8 +200,8 @@ def test_last_regular_bar_closes_at_the_close_without_a_listing_exchange() -> No
     e.add(t(ns(15, 59, 30), 100.0), ns(15, 59, 28))
     assert e.next_wakeup_ns() == ns(16) - MS
     assert bars(e.advance(ns(16) - MS)) == [
-        ("1m", "15:59", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0),
-        ("1d", "09:30", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0),
+        one_trade("1m", "15:59", 100.0),
+        one_trade("1d", "09:30", 100.0),
     ]
     # advancing far: nothing stays open, state is bounded
     assert e.advance(ns(23)).bars == []
@@ -230,7 +235,7 @@ def test_closing_print_of_another_exchange_is_a_post_market_trade() -> None:
     out = run_batch("AAPL", [t(ns(15, 59, 10), 100.0), t(ns(16, 0, 3), 99.5, 5000, cond="6", ex="N")],
                     ctx(rollups=NO_ROLLUPS))
     assert bars(out) == [
-        ("1m", "15:59", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0),
+        one_trade("1m", "15:59", 100.0),
         ("1m", "16:00", 99.5, 99.5, 99.5, 99.5, 5000, 1, "post", 0),
     ]
 
@@ -257,7 +262,7 @@ def test_opening_print_of_another_exchange_does_not_set_the_open() -> None:
     out = run_batch("AAPL", ticks, ctx(rollups=NO_ROLLUPS))
     assert bars(out) == [
         ("1m", "09:29", 100.0, 100.0, 100.0, 100.0, 8000, 1, "pre", 0),
-        ("1m", "09:30", 100.5, 100.5, 100.5, 100.5, 100, 1, "regular", 0),
+        one_trade("1m", "09:30", 100.5),
     ]
 
 
@@ -291,14 +296,14 @@ def test_auction_print_that_is_only_volume_eligible_gives_the_price(cond: str) -
 def test_official_reports_are_not_trades(cond: str) -> None:
     out = run_batch("AAPL", [t(ns(10, 0, 5), 100.0), t(ns(10, 0, 30), 150.0, 9999, cond=cond, ex="Q")],
                     ctx(rollups=NO_ROLLUPS))
-    assert bars(out) == [("1m", "10:00", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0)]
+    assert bars(out) == [one_trade("1m", "10:00", 100.0)]
     assert reasons(out) == [("10:00", "official_report")]
 
 
 def test_trade_eligible_for_nothing_is_rejected_no_effect() -> None:
     out = run_batch("AAPL", [t(ns(10, 0, 5), 100.0), t(ns(10, 0, 30), 150.0, 10, cond="9 I")],
                     ctx(rollups=NO_ROLLUPS))
-    assert bars(out) == [("1m", "10:00", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0)]
+    assert bars(out) == [one_trade("1m", "10:00", 100.0)]
     assert reasons(out) == [("10:00", "no_effect")]
 
 
@@ -309,7 +314,7 @@ def test_ineligible_minute_previous_close() -> None:
     ticks = [t(ns(10, 0, 5), 100.0, 100), t(ns(10, 1, 5), 101.0, 30, cond="I"), t(ns(10, 1, 9), 102.0, 20, cond="I")]
     out = run_batch("AAPL", ticks, ctx(rollups=("5m",), ineligible_minutes="previous_close"))
     assert bars(out) == [
-        ("1m", "10:00", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0),
+        one_trade("1m", "10:00", 100.0),
         ("1m", "10:01", 100.0, 100.0, 100.0, 100.0, 50, 2, "regular", 0),
         ("5m", "10:00", 100.0, 100.0, 100.0, 100.0, 150, 3, "regular", 0),
     ]
@@ -326,7 +331,7 @@ def test_ineligible_minute_carry_revises_the_previous_bar() -> None:
     out.extend(e.advance(ns(10, 2)))
     out.extend(e.advance(ns(10, 6)))
     assert bars(out) == [
-        ("1m", "10:00", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0),
+        one_trade("1m", "10:00", 100.0),
         ("1m", "10:00", 100.0, 100.0, 100.0, 100.0, 130, 2, "regular", 1),  # no 10:01 bar
         ("5m", "10:00", 100.0, 100.0, 100.0, 100.0, 130, 2, "regular", 0),
     ]
@@ -351,7 +356,7 @@ def test_carry_after_a_quiet_gap_goes_forward_not_into_a_final_bar() -> None:
         out.extend(e.add(tick, tick.ts_ns - 2000 * MS))
     out.extend(e.advance(ns(11, 10)))
     assert bars(out) == [
-        ("1m", "09:31", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0),
+        one_trade("1m", "09:31", 100.0),
         ("1m", "09:33", 99.0, 99.0, 99.0, 99.0, 50, 1, "regular", 0),
         ("5m", "09:30", 100.0, 100.0, 99.0, 99.0, 150, 2, "regular", 0),
         ("1m", "11:02", 102.0, 102.0, 102.0, 102.0, 17, 2, "regular", 0),
@@ -365,8 +370,8 @@ def test_carry_stays_inside_the_session() -> None:
     ticks = [t(ns(15, 59, 5), 100.0, 100), t(ns(16, 0, 5), 101.0, 7, cond="I"), t(ns(16, 1, 5), 101.5, 10)]
     out = run_batch("AAPL", ticks, ctx(rollups=("1d",), ineligible_minutes="carry"))
     assert final(out) == [
-        ("1d", "09:30", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0),
-        ("1m", "15:59", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0),
+        one_trade("1d", "09:30", 100.0),
+        one_trade("1m", "15:59", 100.0),
         ("1m", "16:01", 101.5, 101.5, 101.5, 101.5, 17, 2, "post", 0),
     ]
 
@@ -392,10 +397,10 @@ def test_empty_minutes_flat_fills_between_trades_and_to_the_session_end() -> Non
                     ctx(rollups=("5m",), empty_minutes="flat"))
     one = [b for b in out.bars if b.timeframe == "1m"]
     assert [short(b) for b in one[:5]] == [
-        ("1m", "10:00", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0),
+        one_trade("1m", "10:00", 100.0),
         ("1m", "10:01", 100.0, 100.0, 100.0, 100.0, 0, 0, "regular", 0),
         ("1m", "10:02", 100.0, 100.0, 100.0, 100.0, 0, 0, "regular", 0),
-        ("1m", "10:03", 101.0, 101.0, 101.0, 101.0, 100, 1, "regular", 0),
+        one_trade("1m", "10:03", 101.0),
         ("1m", "10:04", 101.0, 101.0, 101.0, 101.0, 0, 0, "regular", 0),
     ]
     assert [b.filled for b in one[:5]] == [False, True, True, False, True]
@@ -414,7 +419,7 @@ def test_empty_minutes_flat_streaming_fills_as_the_watermark_moves() -> None:
     assert [(b[1], b[6]) for b in bars(e.advance(ns(10, 3)))] == [("10:01", 0), ("10:02", 0)]
     # a late trade within grace for a flat minute revises it into a real bar
     rev = e.add(t(ns(10, 2, 30), 100.5), ns(10, 3, 1))
-    assert bars(rev) == [("1m", "10:02", 100.5, 100.5, 100.5, 100.5, 100, 1, "regular", 1)]
+    assert bars(rev) == [one_trade("1m", "10:02", 100.5, revision=1)]
     assert rev.bars[0].filled is False
 
 
@@ -443,13 +448,13 @@ def test_half_day() -> None:
     ticks = [t(ns(12, 59, 30, day=day), 100.0), t(ns(13, 5, day=day), 101.0), t(ns(16, 59, day=day), 102.0)]
     out = run_batch("AAPL", ticks, ctx(rollups=("1h", "1d")))
     assert final(out) == [
-        ("1d", "09:30", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0),
-        ("1h", "12:30", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0),
-        ("1h", "13:00", 101.0, 101.0, 101.0, 101.0, 100, 1, "post", 0),
-        ("1h", "16:00", 102.0, 102.0, 102.0, 102.0, 100, 1, "post", 0),
-        ("1m", "12:59", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0),
-        ("1m", "13:05", 101.0, 101.0, 101.0, 101.0, 100, 1, "post", 0),
-        ("1m", "16:59", 102.0, 102.0, 102.0, 102.0, 100, 1, "post", 0),
+        one_trade("1d", "09:30", 100.0),
+        one_trade("1h", "12:30", 100.0),
+        one_trade("1h", "13:00", 101.0, "post"),
+        one_trade("1h", "16:00", 102.0, "post"),
+        one_trade("1m", "12:59", 100.0),
+        one_trade("1m", "13:05", 101.0, "post"),
+        one_trade("1m", "16:59", 102.0, "post"),
     ]
     rows = latest(out.bars)
     assert rows[("1d", "AAPL", ns(9, 30, day=day))].bar_end_ns == ns(13, day=day)
@@ -565,7 +570,7 @@ def test_grace_of_the_last_regular_bar_runs_from_when_it_was_due() -> None:
     period after that (not after its end), so a tick at 15:59:50 arriving at 16:01:30 revises it."""
     e = BarEngine("AAPL", ctx(rollups=NO_ROLLUPS, grace_ms=60_000, closing_print_wait_ms=60_000))
     e.add(t(ns(15, 59, 10), 100.0), ns(15, 59, 20))
-    assert bars(e.advance(ns(16, 1, 0))) == [("1m", "15:59", 100.0, 100.0, 100.0, 100.0, 100, 1, "regular", 0)]
+    assert bars(e.advance(ns(16, 1, 0))) == [one_trade("1m", "15:59", 100.0)]
     out = e.add(t(ns(15, 59, 50), 101.0, seq=1), ns(16, 1, 30))
     assert bars(out) == [("1m", "15:59", 100.0, 101.0, 100.0, 101.0, 200, 2, "regular", 1)]
     out = e.add(t(ns(15, 59, 55), 102.0, seq=2), ns(16, 2, 0))  # grace over: 16:01 + 60 s

@@ -16,6 +16,7 @@ HEADER = (
 )
 VOLUME_ONLY = Eligibility(False, False, True, False, False, False)
 NOTHING = Eligibility(False, False, False, False, False, True)
+REGULAR_ROW = "@,all,true,true,true,false,false,false,Regular"
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +28,11 @@ def write(tmp_path: Path, body: str, name: str = "conds.csv") -> Path:
     path = tmp_path / name
     path.write_text(HEADER + body, encoding="utf-8")
     return path
+
+
+def user_table(tmp_path: Path, *rows: str) -> ConditionTable:
+    """A user table of the regular-sale row ``@`` and then ``rows``, loaded from its CSV file."""
+    return ConditionTable.from_csv(write(tmp_path, "".join(f"{row}\n" for row in (REGULAR_ROW, *rows))))
 
 
 def test_default_table_loads_every_required_code(table: ConditionTable) -> None:
@@ -94,26 +100,22 @@ def test_unknown_session_raises(table: ConditionTable) -> None:
 
 
 def test_session_override_changes_that_session_only(tmp_path: Path) -> None:
-    path = write(
+    t = user_table(
         tmp_path,
-        "@,all,true,true,true,false,false,false,Regular\n"
-        "T,all,false,false,true,false,false,false,Form T\n"
-        "T,post,true,true,true,false,false,false,count Form T in post bars\n",
+        "T,all,false,false,true,false,false,false,Form T",
+        "T,post,true,true,true,false,false,false,count Form T in post bars",
     )
-    t = ConditionTable.from_csv(path)
     assert t.eligibility("T", "post") == REGULAR
     assert t.eligibility("T", "pre") == VOLUME_ONLY
     assert t.eligibility("T", "regular") == VOLUME_ONLY
 
 
 def test_user_table_replaces_default(tmp_path: Path) -> None:
-    path = write(
+    t = user_table(
         tmp_path,
-        "@,all,true,true,true,false,false,false,Regular\n"
-        "I,all,true,true,true,false,false,false,odd lots move prices here\n"
-        "*,all,false,false,false,false,false,false,drop unknown prints\n",
+        "I,all,true,true,true,false,false,false,odd lots move prices here",
+        "*,all,false,false,false,false,false,false,drop unknown prints",
     )
-    t = ConditionTable.from_csv(path)
     assert t.eligibility("I", "regular") == REGULAR
     assert t.eligibility("F", "regular") == Eligibility(False, False, False, False, False, False)
     assert t.unknown_codes("@ F") == ["F"]
@@ -121,8 +123,7 @@ def test_user_table_replaces_default(tmp_path: Path) -> None:
 
 
 def test_table_without_fallback_row_is_volume_only(tmp_path: Path) -> None:
-    t = ConditionTable.from_csv(write(tmp_path, "@,all,true,true,true,false,false,false,Regular\n"))
-    assert t.eligibility("Q", "pre") == VOLUME_ONLY
+    assert user_table(tmp_path).eligibility("Q", "pre") == VOLUME_ONLY
 
 
 @pytest.mark.parametrize(
