@@ -30,13 +30,8 @@ CREATE TABLE ticks_kafka (
     event_time AS mp_tick_event_time(payload, {{min_event_time_ms}}, {{max_future_s}}),
     WATERMARK FOR event_time AS event_time - INTERVAL '{{watermark_delay_s}}' SECOND
 ) WITH (
-    'connector'                     = 'kafka',
-    'topic'                         = '{{topic_raw}}',
-    'properties.bootstrap.servers'  = '{{kafka_bootstrap}}',
-    {{kafka_security_options}}
-    'properties.group.id'           = 'marketpipe-pipeline',
-    'scan.startup.mode'             = 'earliest-offset',
-    'format'                        = 'raw'
+    {{kafka_source_options}},
+    'topic' = '{{topic_raw}}', 'properties.group.id' = 'marketpipe-pipeline', 'format' = 'raw'
 );
 
 -- 11_ticks_clean.sql parses and classifies this stream once and shares the result with every sink and

@@ -27,21 +27,8 @@ FROM ticks_clean;
 -- Two outputs: the bars, and `ticks_unbarred`, the clean trades that are in no bar, with the reason.
 -- @python bars_all, ticks_unbarred = udfs.flink.bars:build_bars(bar_input)
 
-CREATE VIEW bars AS
-SELECT
-    timeframe,
-    symbol,
-    CAST(TO_TIMESTAMP_LTZ(bar_start_ms, 3) AS TIMESTAMP(3))   AS bar_start,
-    CAST(TO_TIMESTAMP_LTZ(bar_end_ms, 3) AS TIMESTAMP(3))     AS bar_end,
-    `open`, high, low, `close`, volume, vwap, trade_count,
-    session,
-    CAST(session_date AS DATE)                                AS session_date,
-    CAST(TO_TIMESTAMP_LTZ(first_trade_ms, 3) AS TIMESTAMP(3)) AS first_trade_at,
-    CAST(TO_TIMESTAMP_LTZ(last_trade_ms, 3) AS TIMESTAMP(3))  AS last_trade_at,
-    pv_sum,
-    filled,
-    revision
-FROM bars_all;
+-- The bar row of udfs/schema.py from the binding's (times as epoch ms, the session date as ISO text).
+CREATE VIEW bars AS SELECT {{bar_from_binding}} FROM bars_all;
 
 CREATE VIEW bars_1m AS SELECT * FROM bars WHERE timeframe = '1m';
 

@@ -6,7 +6,7 @@
 --   ticks.clean   clean ticks           ticks.dlq     dead-lettered ticks with a reason (JSON)
 --   bars.1m       one-minute bars       bars.rollups  5m / 15m / 1h / 1d bars (`timeframe` field)
 --   The values of ticks.clean, bars.1m and bars.rollups are Avro registered in the schema registry
---   (value_format_*: avro-confluent with the schema marketpipe/contracts derives from the same rows of
+--   (keyed_value_*: avro-confluent with the schema marketpipe/contracts derives from the same rows of
 --   udfs/schema.py as these tables, docs/contracts.md; JSON when settings.schema_registry is off). Times are UTC
 --   TIMESTAMP(3), Avro timestamp-millis: the avro-confluent format has no mapping for TIMESTAMP_LTZ.
 --   A revised bar is sent again with its `revision` one higher: consumers keep the highest.
@@ -14,7 +14,8 @@
 --   restart from a checkpoint never shows a record twice to a `read_committed` consumer (the
 --   indicators job is one; 20_bars_source.sql). Records become visible at each checkpoint.
 --   The options every Kafka sink shares (exactly once, security, batching) are `kafka_sink_options`
---   (marketpipe/jobs/sql.py): each table below adds its topic, transactional id and formats.
+--   and the key and value formats of a contract topic `keyed_value_<topic>` (marketpipe/jobs/sql.py):
+--   each table below adds its topic and transactional id.
 -- Iceberg lake, append-only, a commit per checkpoint: bronze.ticks_raw (every record as received,
 -- heartbeats included), silver.ticks_clean, silver.bars (every timeframe; a revision is a new row
 -- with a higher `revision`: readers take the highest per key — pyiceberg cannot read the equality
@@ -23,41 +24,18 @@
 
 -- ---- Kafka
 
-CREATE TABLE kafka_ticks_clean (
-    {{clean_tick_columns_ddl}}
-) WITH (
-    {{kafka_sink_options}},
-    'topic' = '{{topic_clean}}', 'sink.transactional-id-prefix' = 'marketpipe-clean',
-    'key.format' = 'raw', 'key.fields' = 'symbol',
-    {{value_format_clean}}, 'value.fields-include' = 'ALL'
-);
+CREATE TABLE kafka_ticks_clean ({{clean_tick_columns_ddl}}) WITH ({{kafka_sink_options}},
+    'topic' = '{{topic_clean}}', 'sink.transactional-id-prefix' = 'marketpipe-clean', {{keyed_value_clean}});
 
-CREATE TABLE kafka_ticks_dlq (
-    {{dead_letter_columns_ltz_ddl}}
-) WITH (
-    {{kafka_sink_options}},
-    'topic' = '{{topic_dlq}}', 'sink.transactional-id-prefix' = 'marketpipe-dlq',
-    'format' = 'json'
-);
+CREATE TABLE kafka_ticks_dlq ({{dead_letter_columns_ltz_ddl}}) WITH ({{kafka_sink_options}},
+    'topic' = '{{topic_dlq}}', 'sink.transactional-id-prefix' = 'marketpipe-dlq', 'format' = 'json');
 
 -- a bar without its timeframe: the topic holds one
-CREATE TABLE kafka_bars_1m (
-    {{timeframe_bar_columns_ddl}}
-) WITH (
-    {{kafka_sink_options}},
-    'topic' = '{{topic_bars}}', 'sink.transactional-id-prefix' = 'marketpipe-bars',
-    'key.format' = 'raw', 'key.fields' = 'symbol',
-    {{value_format_bars}}, 'value.fields-include' = 'ALL'
-);
+CREATE TABLE kafka_bars_1m ({{timeframe_bar_columns_ddl}}) WITH ({{kafka_sink_options}},
+    'topic' = '{{topic_bars}}', 'sink.transactional-id-prefix' = 'marketpipe-bars', {{keyed_value_bars}});
 
-CREATE TABLE kafka_bars_rollups (
-    {{bar_columns_ddl}}
-) WITH (
-    {{kafka_sink_options}},
-    'topic' = '{{topic_rollups}}', 'sink.transactional-id-prefix' = 'marketpipe-rollups',
-    'key.format' = 'raw', 'key.fields' = 'symbol',
-    {{value_format_rollups}}, 'value.fields-include' = 'ALL'
-);
+CREATE TABLE kafka_bars_rollups ({{bar_columns_ddl}}) WITH ({{kafka_sink_options}},
+    'topic' = '{{topic_rollups}}', 'sink.transactional-id-prefix' = 'marketpipe-rollups', {{keyed_value_rollups}});
 
 -- ---- Iceberg
 

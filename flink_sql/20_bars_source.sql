@@ -8,39 +8,21 @@
 -- Should a bar still arrive twice, the indicator step ignores a bar_start it has already applied.
 -- ============================================================================================
 
+-- The bar row of the topic (udfs/schema.py); the view below keeps what the indicator step reads.
 CREATE TABLE bars_topic (
-    symbol       STRING,
-    bar_start    TIMESTAMP(3),
-    bar_end      TIMESTAMP(3),
-    `open`       DOUBLE,
-    high         DOUBLE,
-    low          DOUBLE,
-    `close`      DOUBLE,
-    volume       BIGINT,
-    vwap         DOUBLE,
-    trade_count  BIGINT,
-    revision     INT,
+    {{timeframe_bar_columns_ddl}},
     rowtime AS CAST(bar_start AS TIMESTAMP_LTZ(3)),
     WATERMARK FOR rowtime AS rowtime
 ) WITH (
-    'connector'                     = 'kafka',
-    'topic'                         = '{{topic_bars}}',
-    'properties.bootstrap.servers'  = '{{kafka_bootstrap}}',
-    {{kafka_security_options}}
-    'properties.group.id'           = 'marketpipe-indicators',
+    {{kafka_source_options}},
+    'topic' = '{{topic_bars}}', 'properties.group.id' = 'marketpipe-indicators',
     -- only bars of committed transactions: a bar the bars job wrote before a crash and then rewrote
     -- after restoring its checkpoint is seen once
-    'properties.isolation.level'    = 'read_committed',
-    'scan.startup.mode'             = 'earliest-offset',
-    'key.format'                    = 'raw',
-    'key.fields'                    = 'symbol',
+    'properties.isolation.level' = 'read_committed',
     -- avro-confluent: the writer schema comes from the registry by the id in each record, the reader
-    -- schema is these columns (Avro resolution skips the fields not listed); JSON without a registry
-    {{value_format_bars_source}},
-    'value.fields-include'          = 'ALL'
+    -- schema is these columns; JSON without a registry
+    {{keyed_value_bars_source}}
 );
 
 CREATE VIEW bars_{{timeframe}} AS
-SELECT symbol, bar_start, bar_end, `open`, high, low, `close`, volume, vwap, trade_count, rowtime
-FROM bars_topic
-WHERE revision = 0 OR revision IS NULL;
+SELECT {{indicator_input_columns}}, rowtime FROM bars_topic WHERE revision = 0 OR revision IS NULL;

@@ -11,26 +11,15 @@
 -- Times cross the Python boundary as epoch milliseconds.
 -- ============================================================================================
 
-CREATE VIEW indicator_input AS
-SELECT
-    symbol,
-    TIMESTAMPDIFF(SECOND, TIMESTAMP '1970-01-01 00:00:00', bar_start) * CAST(1000 AS BIGINT) AS bar_start_ms,
-    `open`, high, low, `close`, volume, vwap,
-    rowtime
-FROM bars_{{timeframe}};
+-- The bar columns the indicator step reads (the row `indicator_input` of udfs/schema.py, bar start as
+-- epoch ms) and the event time.
+CREATE VIEW indicator_input AS SELECT {{indicator_input_to_binding}}, rowtime FROM bars_{{timeframe}};
 
 -- @python indicator_output = udfs.flink.indicators:attach_indicators(indicator_input)
 
--- `indicator_outputs` are the indicator set's output columns (the fields of udfs.IndicatorRow, via
--- udfs/schema.py): the values (ema_12, ..., rsi_14_prev, macd_hist, ..., volume_sma_20), then the flags.
--- Every value is NULL while its indicator warms up; `<name>_warm` says so explicitly, and `is_warm`
--- means EMA(12), EMA(26), RSI(14) and MACD all have values. `*_prev` is the previous bar's value.
-CREATE VIEW indicators_{{timeframe}} AS
-SELECT
-    symbol,
-    CAST(TO_TIMESTAMP_LTZ(bar_start_ms, 3) AS TIMESTAMP(3)) AS bar_start,
-    `close`,
-    volume,
-    {{indicator_outputs}},
-    rowtime
-FROM indicator_output;
+-- The indicator row of udfs/schema.py: symbol, bar_start, close, volume, then the indicator set's
+-- outputs (the fields of udfs.IndicatorRow): the values (ema_12, ..., rsi_14_prev, macd_hist, ...,
+-- volume_sma_20), then the flags. Every value is NULL while its indicator warms up; `<name>_warm` says so
+-- explicitly, and `is_warm` means EMA(12), EMA(26), RSI(14) and MACD all have values. `*_prev` is the
+-- previous bar's value.
+CREATE VIEW indicators_{{timeframe}} AS SELECT {{indicator_from_binding}}, rowtime FROM indicator_output;

@@ -1,9 +1,10 @@
 -- @jobs: indicators, backfill
 -- ============================================================================================
 -- 22 · Job `indicators` — signals: rule-based buy / sell / hold, one row per bar and strategy
--- A strategy is one SELECT block below over the indicator view `indicators_{{timeframe}}` (21;
--- `indicators_1m` for the default 1-minute bars); `signals` is the UNION ALL of the blocks.
--- Every block returns the same columns:
+-- A strategy is one SELECT block below over `signal_input`: the indicator view `indicators_{{timeframe}}`
+-- (21; `indicators_1m` for the default 1-minute bars) with the facts the strategies share (a MACD
+-- crossing, a volume confirmation) and the rounded values their reasons quote. `signals` is the UNION
+-- ALL of the blocks. Every block returns the same columns:
 --   symbol, bar_start, strategy, action ('buy' | 'sell' | 'hold'), reason, close, macd_hist, rsi_14, rowtime
 -- and its `reason` spells out the (rounded) indicator values that decided the action.
 -- Warm-up: each block's WHERE keeps only bars on which the indicators THAT strategy reads are warm
@@ -14,6 +15,27 @@
 -- `marketpipe jobs explain --job indicators`, apply with `make jobs-restart`. See docs/signals.md.
 -- ============================================================================================
 
+CREATE VIEW signal_input AS
+SELECT
+    *,
+    -- MACD crossings: the histogram changes sign (on the first warm bar macd_hist_prev is NULL: no crossing)
+    COALESCE(macd_hist_prev <= 0 AND macd_hist > 0, FALSE)                  AS crossed_up,
+    COALESCE(macd_hist_prev >= 0 AND macd_hist < 0, FALSE)                  AS crossed_down,
+    volume > 1.5 * volume_sma_20                                            AS volume_confirmed,
+    -- the values a reason quotes, rounded
+    CAST(ROUND(COALESCE(macd_hist_prev, macd_hist), 4) AS STRING) || ' -> '
+        || CAST(ROUND(macd_hist, 4) AS STRING)                              AS hist_txt,
+    CAST(ROUND(rsi_14, 2) AS STRING)                                        AS rsi_txt,
+    CAST(ROUND(rsi_14_prev, 2) AS STRING)                                   AS rsi_prev_txt,
+    CAST(ROUND(`close`, 4) AS STRING)                                       AS close_txt,
+    CAST(ROUND(bb_upper, 4) AS STRING)                                      AS upper_txt,
+    CAST(ROUND(bb_lower, 4) AS STRING)                                      AS lower_txt,
+    'volume ' || CAST(volume AS STRING) || ', '
+        || COALESCE(CAST(ROUND(volume / NULLIF(volume_sma_20, 0), 2) AS STRING), 'n/a')
+        || 'x its 20-bar average ' || CAST(CAST(ROUND(volume_sma_20, 0) AS BIGINT) AS STRING)
+                                                                            AS volume_txt
+FROM indicators_{{timeframe}};
+
 CREATE VIEW signals AS
 
 -- ---- Strategy `macd_rsi`: MACD crossover filtered by RSI(14)
@@ -21,10 +43,7 @@ CREATE VIEW signals AS
 --   sell  the MACD line crosses below its signal line (histogram goes from >= 0 to < 0) and RSI(14) > 30
 --   hold  otherwise; the reason says which rule held it back
 --   warm  macd_warm AND rsi_14_warm (on the first warm bar macd_hist_prev is NULL: no crossover)
-SELECT
-    symbol,
-    bar_start,
-    CAST('macd_rsi' AS STRING) AS strategy,
+SELECT symbol, bar_start, CAST('macd_rsi' AS STRING) AS strategy,
     CASE
         WHEN crossed_up   AND rsi_14 < 70 THEN 'buy'
         WHEN crossed_down AND rsi_14 > 30 THEN 'sell'
@@ -41,21 +60,8 @@ SELECT
             THEN 'MACD crossed below signal but RSI ' || rsi_txt || ' <= 30 (oversold)'
         ELSE 'no MACD crossover (hist ' || hist_txt || ')'
     END AS reason,
-    `close`,
-    macd_hist,
-    rsi_14,
-    rowtime
-FROM (
-    SELECT
-        *,
-        COALESCE(macd_hist_prev <= 0 AND macd_hist > 0, FALSE) AS crossed_up,
-        COALESCE(macd_hist_prev >= 0 AND macd_hist < 0, FALSE) AS crossed_down,
-        CAST(ROUND(COALESCE(macd_hist_prev, macd_hist), 4) AS STRING) || ' -> '
-            || CAST(ROUND(macd_hist, 4) AS STRING)              AS hist_txt,
-        CAST(ROUND(rsi_14, 2) AS STRING)                         AS rsi_txt
-    FROM indicators_{{timeframe}}
-    WHERE macd_warm AND rsi_14_warm
-)
+    `close`, macd_hist, rsi_14, rowtime
+FROM signal_input WHERE macd_warm AND rsi_14_warm
 
 UNION ALL
 
@@ -64,10 +70,7 @@ UNION ALL
 --   sell  RSI crosses back down through 70 (previous bar > 70 and this bar <= 70)
 --   hold  otherwise; the reason says where RSI is (below 30, above 70, or in between)
 --   warm  rsi_14_warm AND rsi_14_prev IS NOT NULL (a crossing needs two RSI values)
-SELECT
-    symbol,
-    bar_start,
-    CAST('rsi_reversion' AS STRING) AS strategy,
+SELECT symbol, bar_start, CAST('rsi_reversion' AS STRING) AS strategy,
     CASE
         WHEN rsi_14_prev < 30 AND rsi_14 >= 30 THEN 'buy'
         WHEN rsi_14_prev > 70 AND rsi_14 <= 70 THEN 'sell'
@@ -84,18 +87,8 @@ SELECT
             THEN 'RSI ' || rsi_txt || ' above 70 (prev ' || rsi_prev_txt || '), waiting for it to turn down'
         ELSE 'RSI ' || rsi_txt || ' between 30 and 70 (prev ' || rsi_prev_txt || '), no reversal'
     END AS reason,
-    `close`,
-    macd_hist,
-    rsi_14,
-    rowtime
-FROM (
-    SELECT
-        *,
-        CAST(ROUND(rsi_14, 2) AS STRING)      AS rsi_txt,
-        CAST(ROUND(rsi_14_prev, 2) AS STRING) AS rsi_prev_txt
-    FROM indicators_{{timeframe}}
-    WHERE rsi_14_warm AND rsi_14_prev IS NOT NULL
-)
+    `close`, macd_hist, rsi_14, rowtime
+FROM signal_input WHERE rsi_14_warm AND rsi_14_prev IS NOT NULL
 
 UNION ALL
 
@@ -105,10 +98,7 @@ UNION ALL
 --   hold  otherwise: a breakout without volume confirmation, or the close inside the bands
 --         (touching a band counts as inside)
 --   warm  bb_warm AND volume_sma_20_warm
-SELECT
-    symbol,
-    bar_start,
-    CAST('bb_breakout' AS STRING) AS strategy,
+SELECT symbol, bar_start, CAST('bb_breakout' AS STRING) AS strategy,
     CASE
         WHEN `close` > bb_upper AND volume_confirmed THEN 'buy'
         WHEN `close` < bb_lower AND volume_confirmed THEN 'sell'
@@ -129,21 +119,5 @@ SELECT
                  || ' (needs > 1.5x)'
         ELSE 'close ' || close_txt || ' inside the bands (' || lower_txt || ' .. ' || upper_txt || ')'
     END AS reason,
-    `close`,
-    macd_hist,
-    rsi_14,
-    rowtime
-FROM (
-    SELECT
-        *,
-        volume > 1.5 * volume_sma_20                  AS volume_confirmed,
-        CAST(ROUND(`close`, 4) AS STRING)             AS close_txt,
-        CAST(ROUND(bb_upper, 4) AS STRING)            AS upper_txt,
-        CAST(ROUND(bb_lower, 4) AS STRING)            AS lower_txt,
-        'volume ' || CAST(volume AS STRING) || ', '
-            || COALESCE(CAST(ROUND(volume / NULLIF(volume_sma_20, 0), 2) AS STRING), 'n/a')
-            || 'x its 20-bar average ' || CAST(CAST(ROUND(volume_sma_20, 0) AS BIGINT) AS STRING)
-                                                      AS volume_txt
-    FROM indicators_{{timeframe}}
-    WHERE bb_warm AND volume_sma_20_warm
-);
+    `close`, macd_hist, rsi_14, rowtime
+FROM signal_input WHERE bb_warm AND volume_sma_20_warm;

@@ -7,13 +7,7 @@
 -- (marketpipe/contracts, docs/contracts.md). `signal_rows` is the view of 23.
 -- ============================================================================================
 
-CREATE TABLE kafka_signals (
-    {{signal_columns_ddl}}
-) WITH (
-    {{kafka_sink_options}},
-    'topic' = '{{topic_signals}}', 'sink.transactional-id-prefix' = 'marketpipe-signals',
-    'key.format' = 'raw', 'key.fields' = 'symbol',
-    {{value_format_signals}}, 'value.fields-include' = 'ALL'
-);
+CREATE TABLE kafka_signals ({{signal_columns_ddl}}) WITH ({{kafka_sink_options}},
+    'topic' = '{{topic_signals}}', 'sink.transactional-id-prefix' = 'marketpipe-signals', {{keyed_value_signals}});
 
 INSERT INTO kafka_signals SELECT {{signal_columns}} FROM signal_rows;

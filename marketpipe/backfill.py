@@ -30,6 +30,7 @@ from marketpipe.exceptions import FeedError, JobError
 from marketpipe.jobs.manager import JobManager
 from marketpipe.jobs.pipeline import job_name
 from marketpipe.settings import Settings
+from udfs.schema import INDICATOR_INPUT, binding_fields
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,9 @@ TIMEFRAMES = {"1m": 60_000, "1d": 86_400_000}
 REQUIRED = ("symbol", "open", "high", "low", "close", "volume")
 SESSION_OPEN = dtime(9, 30)
 EXCHANGE_TZ = ZoneInfo("America/New_York")
-CANONICAL = ["symbol", "bar_start_ms", "open", "high", "low", "close", "volume", "vwap"]
+#: The canonical bar file's columns: what the indicator step reads (udfs/schema.py, bar start as epoch ms),
+#: as flink_sql/backfill/20_bars_file.sql declares them.
+CANONICAL = [name for name, _ in binding_fields(INDICATOR_INPUT)]
 
 
 @dataclass(frozen=True)

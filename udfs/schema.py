@@ -91,6 +91,13 @@ class Row:
         """This row less the columns ``names``, as row ``name`` keyed by ``key``."""
         return replace(self, name=name, columns=tuple(c for c in self.columns if c.name not in names), key=key)
 
+    def only(self, *names: str, name: str, key: tuple[str, ...]) -> Row:
+        """The columns ``names`` of this row (in this row's order), as row ``name`` keyed by ``key``."""
+        unknown = set(names) - set(self.names)
+        if unknown:
+            raise ValueError(f"row {self.name} has no columns {sorted(unknown)}")
+        return self.without(*(n for n in self.names if n not in names), name=name, key=key)
+
 
 def _required(name: str, type_: str, note: str = "") -> Column:
     return Column(name, type_, nullable=False, note=note)
@@ -128,6 +135,13 @@ BAR = Row(
 TIMEFRAME_BAR = BAR.without("timeframe", name="timeframe_bar", key=("symbol", "bar_start"))
 #: Every bar timeframe, finest first (the PostgreSQL views bars_<tf>), as the bar engine makes them.
 BAR_TIMEFRAMES = TIMEFRAMES
+#: What the indicator step reads of a bar (flink_sql/21, udfs/flink/indicators.py): the bar view of the
+#: indicators job's source (20_bars_source.sql) and the columns of a backfill's canonical bar file
+#: (marketpipe/backfill.py, flink_sql/backfill/20_bars_file.sql).
+INDICATOR_INPUT = BAR.only(
+    "symbol", "bar_start", "open", "high", "low", "close", "volume", "vwap",
+    name="indicator_input", key=("symbol", "bar_start"),
+)
 
 #: Indicators on one bar (docs/indicators.md): the indicator set's outputs, NULL while an indicator
 #: warms up, and a ``<name>_warm`` flag per indicator (``is_warm``: ema_12, ema_26, rsi_14 and macd).
@@ -211,7 +225,7 @@ CLEAN_TICK = Row(
     key=(),
 )
 
-ROWS = (BAR, TIMEFRAME_BAR, INDICATOR, SIGNAL, DEAD_LETTER, TICK_COUNTS, CLEAN_TICK)
+ROWS = (BAR, TIMEFRAME_BAR, INDICATOR_INPUT, INDICATOR, SIGNAL, DEAD_LETTER, TICK_COUNTS, CLEAN_TICK)
 
 
 # ---- Flink SQL
@@ -234,6 +248,27 @@ def flink_select(row: Row, *, timestamp: str | None = None) -> str:
     )
 
 
+def _from_binding(column: Column) -> str:
+    """``column`` from its binding value (:attr:`Column.binding_name`): epoch ms or ISO text."""
+    binding = _ident(column.binding_name)
+    if column.type == TIMESTAMP:
+        return f"CAST(TO_TIMESTAMP_LTZ({binding}, 3) AS {TIMESTAMP}) AS {_ident(column.name)}"
+    if column.type == DATE:
+        return f"CAST({binding} AS {DATE}) AS {_ident(column.name)}"
+    return binding
+
+
+def _to_binding(column: Column) -> str:
+    """``column`` as the binding takes it; a time becomes epoch ms of its whole seconds (bar starts are)."""
+    name = _ident(column.name)
+    if column.type == TIMESTAMP:
+        seconds = f"TIMESTAMPDIFF(SECOND, TIMESTAMP '1970-01-01 00:00:00', {name})"
+        return f"{seconds} * CAST(1000 AS BIGINT) AS {_ident(column.binding_name)}"
+    if column.type == DATE:
+        return f"CAST({name} AS STRING) AS {_ident(column.binding_name)}"
+    return name
+
+
 def flink_variables() -> dict[str, str]:
     """The ``{{variables}}`` of every row in ``flink_sql/``.
 
@@ -246,8 +281,9 @@ def flink_variables() -> dict[str, str]:
     ``bar_columns_ltz_ddl``    the same with times TIMESTAMP_LTZ(3)
     ``bar_columns_lake_ddl``   the same with times TIMESTAMP_LTZ(6), for an Iceberg table
     ``bar_key``                the key, for ``PRIMARY KEY ({{bar_key}}) NOT ENFORCED``
-
-    and ``indicator_outputs``: the indicator set's output names, as the indicator view selects them.
+    ``bar_binding_ddl``        ``name TYPE, ...`` as the Python binding has the row (times as epoch ms)
+    ``bar_from_binding``       the select list that turns the binding's row into the row
+    ``bar_to_binding``         the select list that turns the row into the binding's
     """
     out: dict[str, str] = {}
     for row in ROWS:
@@ -258,7 +294,9 @@ def flink_variables() -> dict[str, str]:
         out[f"{row.name}_columns_ltz_ddl"] = flink_columns_ddl(row, timestamp=LTZ_TIMESTAMP)
         out[f"{row.name}_columns_lake_ddl"] = flink_columns_ddl(row, timestamp=LAKE_TIMESTAMP)
         out[f"{row.name}_key"] = ", ".join(_ident(k) for k in row.key)
-    out["indicator_outputs"] = ", ".join(_ident(n) for n in INDICATOR_OUTPUTS)
+        out[f"{row.name}_binding_ddl"] = ", ".join(f"{_ident(n)} {t}" for n, t in binding_fields(row))
+        out[f"{row.name}_from_binding"] = ", ".join(_from_binding(c) for c in row.columns)
+        out[f"{row.name}_to_binding"] = ", ".join(_to_binding(c) for c in row.columns)
     return out
 
 

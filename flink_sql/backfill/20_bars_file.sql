@@ -5,19 +5,10 @@
 -- marketpipe/backfill.py writes FILE's bars in this canonical CSV (bar start as epoch ms UTC).
 -- ============================================================================================
 
+-- The columns are those the indicator step reads (the row `indicator_input` of udfs/schema.py, bar
+-- start as epoch ms), in that order.
 CREATE TABLE bars_{{timeframe}} (
-    symbol        STRING,
-    bar_start_ms  BIGINT,
-    `open`        DOUBLE,
-    high          DOUBLE,
-    low           DOUBLE,
-    `close`       DOUBLE,
-    volume        BIGINT,
-    vwap          DOUBLE,
+    {{indicator_input_binding_ddl}},
     bar_start AS CAST(TO_TIMESTAMP_LTZ(bar_start_ms, 3) AS TIMESTAMP(3)),
     rowtime   AS TO_TIMESTAMP_LTZ(bar_start_ms, 3)
-) WITH (
-    'connector' = 'filesystem',
-    'path'      = '{{backfill_path}}',
-    'format'    = 'csv'
-);
+) WITH ('connector' = 'filesystem', 'path' = '{{backfill_path}}', 'format' = 'csv');

@@ -74,7 +74,10 @@ def template_variables(settings: Settings) -> dict[str, str]:
     Besides the settings: each row's columns and key from :mod:`udfs.schema` (``{{bar_columns_ddl}}``,
     ``{{bar_columns}}``, ``{{bar_key}}``, ..., :func:`udfs.schema.flink_variables`) and
     ``{{jdbc_sink_options}}``, the options every PostgreSQL sink shares (all but its ``table-name``);
-    ``{{kafka_sink_options}}`` likewise for every Kafka sink (all but its topic, transactional id and formats).
+    ``{{kafka_sink_options}}`` likewise for every Kafka sink (all but its topic, transactional id and formats),
+    ``{{kafka_source_options}}`` for every Kafka source (all but its topic, group and formats), and
+    ``{{keyed_value_<topic>}}``, the key and value formats of each contract topic (``clean``, ``bars``,
+    ``rollups``, ``signals``; ``bars_source`` reads ``bars``).
     """
     rules = TickRules.from_settings(settings)
     variables = {
@@ -109,20 +112,32 @@ def template_variables(settings: Settings) -> dict[str, str]:
         "max_record_bytes": str(settings.max_record_bytes),
         "dlq_payload_chars": str(settings.dlq_payload_chars),
         "kafka_transaction_timeout_ms": str(KAFKA_TRANSACTION_TIMEOUT_MS),
-        # Value formats of the contract topics: avro-confluent with the registered schema (or JSON
-        # without a registry), from marketpipe.contracts.
-        "value_format_clean": flink_value_options(settings, settings.topic_clean, sink=True),
-        "value_format_bars": flink_value_options(settings, settings.topic_bars, sink=True),
-        "value_format_rollups": flink_value_options(settings, settings.topic_rollups, sink=True),
-        "value_format_signals": flink_value_options(settings, settings.topic_signals, sink=True),
-        "value_format_bars_source": flink_value_options(settings, settings.topic_bars, sink=False),
         **flink_variables(),
     }
+    # The contract topics: keyed by symbol (raw UTF-8), every column in the value, which is avro-confluent
+    # with the registered schema (or JSON without a registry, marketpipe.contracts).
+    for name, topic, sink in (
+        ("clean", settings.topic_clean, True),
+        ("bars", settings.topic_bars, True),
+        ("rollups", settings.topic_rollups, True),
+        ("signals", settings.topic_signals, True),
+        ("bars_source", settings.topic_bars, False),
+    ):
+        variables[f"keyed_value_{name}"] = (
+            "'key.format' = 'raw', 'key.fields' = 'symbol', "
+            f"{flink_value_options(settings, topic, sink=sink)}, 'value.fields-include' = 'ALL'"
+        )
     # Upserts flushed every jdbc_flush_interval_ms, after 500 rows and on every checkpoint.
     variables["jdbc_sink_options"] = render(
         "'connector' = 'jdbc', 'url' = '{{jdbc_sink_url}}', "
         "'username' = '{{postgres_user}}', 'password' = '{{postgres_password}}', "
         "'sink.buffer-flush.interval' = '{{jdbc_flush_interval_ms}}ms', 'sink.buffer-flush.max-rows' = '500'",
+        variables,
+    )
+    # Every Kafka source: the security options, and from the earliest offset when the group has none.
+    variables["kafka_source_options"] = render(
+        "'connector' = 'kafka', 'properties.bootstrap.servers' = '{{kafka_bootstrap}}', "
+        "{{kafka_security_options}} 'scan.startup.mode' = 'earliest-offset'",
         variables,
     )
     # Every Kafka sink: exactly once (transactions committed with the checkpoint), the security options,

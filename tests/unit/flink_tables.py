@@ -23,7 +23,7 @@ def table_columns(statements: list[Statement], table: str) -> list[tuple[str, st
             body.append(text[i])
         i += 1
     columns = []
-    for part in _split_top_level("".join(body)):
+    for part in split_top_level("".join(body)):
         words = part.split()
         if words[0].upper() in ("PRIMARY", "WATERMARK", "CONSTRAINT") or " AS " in f" {part.upper()} ":
             continue
@@ -31,7 +31,8 @@ def table_columns(statements: list[Statement], table: str) -> list[tuple[str, st
     return columns
 
 
-def _split_top_level(body: str) -> list[str]:
+def split_top_level(body: str) -> list[str]:
+    """``body`` split on the commas outside parentheses, each part stripped."""
     parts: list[str] = []
     buf: list[str] = []
     depth = 0

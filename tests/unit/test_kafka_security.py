@@ -5,7 +5,6 @@ checked, and the confluent-kafka constructors are replaced by recorders."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,6 @@ from marketpipe.settings import Settings, settings_env
 from marketpipe.stack import kafka as kafka_module
 
 CA = Path("/etc/marketpipe/kafka-ca.pem")
-PLACEHOLDER = re.compile(r"^[ \t]*\{\{kafka_security_options\}\}[ \t]*\n", re.MULTILINE)
 KAFKA_TABLE = re.compile(r"'connector'\s*=\s*'kafka'")
 
 
@@ -220,40 +218,26 @@ def test_every_kafka_table_gets_the_security_options(job: str, tables: int) -> N
     assert not any("properties.security.protocol" in s.sql for s in others)
 
 
-def _normalized(statements: list[Statement]) -> list[tuple[str, str]]:
-    """File and SQL of each statement, whitespace-only lines dropped (an empty placeholder leaves one)."""
-    return [
-        (s.file, "\n".join(line for line in s.sql.splitlines() if line.strip())) for s in statements
-    ]
+def test_every_kafka_table_takes_the_shared_source_or_sink_options() -> None:
+    """The security options are in two places only, the options every Kafka source and every Kafka sink
+    share (marketpipe/jobs/sql.py); no file of flink_sql/ declares a Kafka table without them."""
+    shared = {"{{kafka_source_options}}", "{{kafka_sink_options}}"}
+    files = {p.name for p in SQL_DIR.rglob("*.sql") if any(v in p.read_text() for v in shared)}
+    assert files == {"10_ticks_source.sql", "14_bars_topics_lake.sql", "20_bars_source.sql", "24_signals_topic.sql"}
+    for path in SQL_DIR.rglob("*.sql"):
+        text = path.read_text()
+        assert "{{kafka_security_options}}" not in text and not KAFKA_TABLE.search(text), path.name
+    for job, tables in (("bars", 5), ("indicators", 2)):
+        kafka_tables = _kafka_tables(load_statements(_settings(), job))
+        assert len(kafka_tables) == tables
+        for statement in kafka_tables:
+            assert statement.sql.count("'connector' = 'kafka'") == 1, statement.file
 
 
 @pytest.mark.parametrize("job", ["bars", "indicators", "backfill", "backfill-ticks"])
-def test_plaintext_sql_is_unchanged(job: str, tmp_path: Path) -> None:
-    """Without security settings the jobs run the same SQL as the files without the placeholder line."""
-    before = tmp_path / "flink_sql"
-    shutil.copytree(SQL_DIR, before)
-    for path in before.rglob("*.sql"):
-        path.write_text(PLACEHOLDER.sub("", path.read_text()))
-    # Only the placeholder line was added to the Kafka sources' files; the sinks take it with the options
-    # every Kafka sink shares ({{kafka_sink_options}}, marketpipe/jobs/sql.py).
-    added = {p.name for p in SQL_DIR.rglob("*.sql") if "{{kafka_security_options}}" in p.read_text()}
-    assert added == {"10_ticks_source.sql", "20_bars_source.sql"}
-    sinks = {p.name for p in SQL_DIR.rglob("*.sql") if "{{kafka_sink_options}}" in p.read_text()}
-    assert sinks == {"14_bars_topics_lake.sql", "24_signals_topic.sql"}
-    settings = _settings()
-    assert _normalized(load_statements(settings, job)) == _normalized(load_statements(settings, job, before))
-
-
-def test_the_placeholder_follows_each_bootstrap_servers_line() -> None:
-    for path in sorted(SQL_DIR.glob("*.sql")):
-        lines = path.read_text().splitlines()
-        tables = sum(bool(KAFKA_TABLE.search(line)) for line in lines)
-        bootstrap = [i for i, line in enumerate(lines) if "{{kafka_bootstrap}}" in line]
-        assert len(bootstrap) == tables, path.name
-        for i in bootstrap:
-            assert lines[i].rstrip().endswith(",") and lines[i + 1].strip() == "{{kafka_security_options}}", (
-                path.name, i + 1
-            )
+def test_plaintext_kafka_tables_have_no_security_option(job: str) -> None:
+    for statement in _kafka_tables(load_statements(_settings(), job)):
+        assert "security" not in statement.sql and "sasl" not in statement.sql, statement.file
 
 
 # --- every confluent-kafka client --------------------------------------------------------------

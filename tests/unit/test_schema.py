@@ -8,12 +8,14 @@ from dataclasses import replace
 
 import pytest
 
+from marketpipe.backfill import CANONICAL
 from marketpipe.contracts import schemas as contracts
 from marketpipe.jobs.sql import Statement, load_statements
 from marketpipe.settings import Settings
 from marketpipe.stack import pg_schema
-from tests.unit.flink_tables import table_columns
+from tests.unit.flink_tables import split_top_level, table_columns
 from udfs import schema
+from udfs.flink.indicators import INPUT_COLUMNS
 from udfs.indicators.set import ROW_FIELDS
 from udfs.schema import (
     BAR,
@@ -21,6 +23,7 @@ from udfs.schema import (
     DEAD_LETTER,
     DOUBLE,
     INDICATOR,
+    INDICATOR_INPUT,
     SIGNAL,
     TICK_COUNTS,
     TIMEFRAME_BAR,
@@ -80,7 +83,40 @@ def test_the_indicator_columns_are_the_indicator_sets_outputs() -> None:
     assert INDICATOR.names[4:] == ROW_FIELDS == schema.INDICATOR_OUTPUTS
     view = next(s.sql for s in load_statements(Settings(), "indicators")
                 if s.sql.startswith("CREATE VIEW indicators_1m"))
-    assert schema.flink_variables()["indicator_outputs"] in view
+    from_binding = schema.flink_variables()["indicator_from_binding"]
+    assert view == f"CREATE VIEW indicators_1m AS SELECT {from_binding}, rowtime FROM indicator_output"
+    assert "CAST(TO_TIMESTAMP_LTZ(`bar_start_ms`, 3) AS TIMESTAMP(3)) AS `bar_start`" in from_binding
+    assert from_binding.endswith("`volume_sma_20_warm`")
+
+
+def test_the_bar_view_turns_the_binding_row_into_the_bar_row() -> None:
+    view = next(s.sql for s in load_statements(Settings(), "bars") if s.sql.startswith("CREATE VIEW bars "))
+    select_list = view.removeprefix("CREATE VIEW bars AS SELECT ").removesuffix(" FROM bars_all")
+    assert ", ".join(select := split_top_level(select_list)) == schema.flink_variables()["bar_from_binding"]
+    assert [item.rsplit(" AS ", 1)[-1].strip("`") for item in select] == list(BAR.names)
+    assert "CAST(`session_date` AS DATE) AS `session_date`" in select
+    assert "CAST(TO_TIMESTAMP_LTZ(`last_trade_ms`, 3) AS TIMESTAMP(3)) AS `last_trade_at`" in select
+
+
+def test_the_indicator_input_is_one_row_in_stream_backfill_and_binding() -> None:
+    binding = list(schema.binding_fields(INDICATOR_INPUT))
+    assert [n for n, _ in binding] == CANONICAL == list(INPUT_COLUMNS[:-1])
+    assert binding[:2] == [("symbol", "STRING"), ("bar_start_ms", "BIGINT")]
+    settings = Settings(backfill_path="/tmp/x.csv")
+    # a backfill's canonical file is the binding's columns; the stream's bar view the row's
+    assert table_columns(load_statements(settings, "backfill"), "bars_1m") == binding
+    view = next(s.sql for s in load_statements(settings, "indicators") if s.sql.startswith("CREATE VIEW bars_1m"))
+    assert f"SELECT {schema.flink_select(INDICATOR_INPUT)}, rowtime FROM bars_topic" in view
+    # the topic table reads the whole bar row the bars job writes there
+    assert table_columns(load_statements(settings, "indicators"), "bars_topic") == _flink(TIMEFRAME_BAR)
+    step_input = next(s.sql for s in load_statements(settings, "indicators")
+                      if s.sql.startswith("CREATE VIEW indicator_input"))
+    assert "* CAST(1000 AS BIGINT) AS `bar_start_ms`, `open`," in step_input
+
+
+def test_a_row_of_unknown_columns_is_refused() -> None:
+    with pytest.raises(ValueError, match="no columns"):
+        BAR.only("symbol", "spread", name="x", key=("symbol",))
 
 
 def test_postgres_tables_are_rendered_from_the_rows() -> None:

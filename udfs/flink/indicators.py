@@ -25,16 +25,7 @@ from pyflink.datastream import KeyedProcessFunction
 from pyflink.table import DataTypes, Schema, StreamTableEnvironment, Table
 from pyflink.table.udf import TableFunction
 
-from udfs.flink.keyed import (
-    KeyedStateFunction,
-    check_columns,
-    data_types,
-    is_batch,
-    json_config,
-    per_symbol,
-    process_keyed,
-    type_infos,
-)
+from udfs.flink import keyed
 from udfs.indicators import batch
 from udfs.indicators.set import (
     VALUE_FIELDS,
@@ -45,22 +36,21 @@ from udfs.indicators.set import (
     IndicatorSet,
 )
 from udfs.market.calendar import session_of
-from udfs.schema import INDICATOR, binding_fields
+from udfs.schema import INDICATOR, INDICATOR_INPUT, binding_fields
 
 if TYPE_CHECKING:
     import numpy.typing as npt
 
 log = logging.getLogger(__name__)
 
-INPUT_COLUMNS = (
-    "symbol", "bar_start_ms", "open", "high", "low", "close", "volume", "vwap", "rowtime"
-)
+#: The bar columns of udfs/schema.py the step reads (bar start as epoch ms), and the event time.
+INPUT_COLUMNS = (*(name for name, _ in binding_fields(INDICATOR_INPUT)), "rowtime")
 
 # The indicator row of udfs/schema.py as it leaves Python (bar start as epoch ms): symbol, bar_start_ms,
 # close, volume, then the indicator set's outputs (VALUE_FIELDS, WARM_FIELDS).
 _OUTPUT_FIELDS = binding_fields(INDICATOR)
 OUTPUT_COLUMNS = tuple(name for name, _ in _OUTPUT_FIELDS)
-OUTPUT_TYPE = Types.ROW_NAMED(list(OUTPUT_COLUMNS), type_infos(_OUTPUT_FIELDS))
+OUTPUT_TYPE = Types.ROW_NAMED(list(OUTPUT_COLUMNS), keyed.type_infos(_OUTPUT_FIELDS))
 
 _COLD = (None,) * len(VALUE_FIELDS) + (False,) * len(WARM_FIELDS)
 
@@ -79,7 +69,7 @@ def row_values(row: IndicatorRow) -> tuple[Any, ...]:
     return tuple(getattr(row, name) for name in (*VALUE_FIELDS, *WARM_FIELDS))
 
 
-class IndicatorFunction(KeyedStateFunction):
+class IndicatorFunction(keyed.KeyedStateFunction):
     """Keyed by symbol; emits one indicator row per bar, at the bar's record timestamp.
 
     Input rows have :data:`INPUT_COLUMNS`. PyFlink gives every record
@@ -138,11 +128,11 @@ def attach_indicators(t_env: StreamTableEnvironment, bars: Table, *, batch: bool
     per-row KeyedProcessFunction manages only about 12k rows/s per worker in BATCH. Both wrappers
     feed the same :class:`IndicatorSet`, so streaming and backfill compute identical rows.
     """
-    check_columns(bars, INPUT_COLUMNS, "bars")
+    keyed.check_columns(bars, INPUT_COLUMNS, "bars")
     config = config_of(t_env)
-    if is_batch(t_env, batch):
+    if keyed.is_batch(t_env, batch):
         return _attach_batch(t_env, bars, config)
-    out = process_keyed(t_env, bars, IndicatorFunction(config), OUTPUT_TYPE)
+    out = keyed.process_keyed(t_env, bars, IndicatorFunction(config), OUTPUT_TYPE)
     schema = (
         Schema.new_builder()
         .column_by_metadata("rowtime", DataTypes.TIMESTAMP_LTZ(3))
@@ -152,7 +142,7 @@ def attach_indicators(t_env: StreamTableEnvironment, bars: Table, *, batch: bool
     return t_env.from_data_stream(out, schema)
 
 
-_SERIES_TYPES = data_types(_OUTPUT_FIELDS[1:])
+_SERIES_TYPES = keyed.data_types(_OUTPUT_FIELDS[1:])
 
 
 class IndicatorSeries(TableFunction):  # type: ignore[misc]
@@ -248,7 +238,7 @@ PERIODS_KEY = "marketpipe.indicator-periods"
 
 def config_of(t_env: Any) -> IndicatorConfig:
     """The indicator periods configured for this job (TA-Lib defaults when none)."""
-    periods = json_config(t_env, PERIODS_KEY)
+    periods = keyed.json_config(t_env, PERIODS_KEY)
     return IndicatorConfig.from_mapping(periods) if periods else IndicatorConfig()
 
 
@@ -261,7 +251,7 @@ BATCH_BUNDLE_SIZE = "4"
 
 def _attach_batch(t_env: StreamTableEnvironment, bars: Table, config: IndicatorConfig) -> Table:
     t_env.get_config().set("python.fn-execution.bundle.size", BATCH_BUNDLE_SIZE)
-    return per_symbol(
+    return keyed.per_symbol(
         t_env, bars, function=IndicatorSeries(config), function_name="mp_indicator_series",
         view_name="mp_indicator_bars",
         arrays=[("ts", "bar_start_ms"), ("o", "`open`"), ("h", "high"), ("l", "low"), ("c", "`close`"),
