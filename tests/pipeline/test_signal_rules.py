@@ -181,8 +181,9 @@ COLUMNS = ["symbol", "bar_start", "`close`", "volume",
            *(c for c in DOUBLE_DEFAULTS if c != "close"), "is_warm", *WARM_FLAGS]
 
 
-@pytest.fixture(scope="module")
-def signals() -> dict[tuple[str, str], tuple[str, str]]:
+def run_signals(sql: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """``(symbol, strategy) -> (action, reason)`` of the view ``signals`` that ``sql`` (22_signals.sql,
+    unrendered) makes of the cases, run by Flink in batch mode."""
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
     t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
@@ -195,8 +196,7 @@ def signals() -> dict[tuple[str, str], tuple[str, str]]:
         "CAST(bar_start AS TIMESTAMP_LTZ(3)) AS rowtime FROM (VALUES\n"
         f"{values}\n) AS t({', '.join(COLUMNS)})"
     )
-    text = render((SQL_DIR / "22_signals.sql").read_text(), variables)
-    for st in split_statements(text, source="22_signals.sql"):
+    for st in split_statements(render(sql, variables), source="22_signals.sql"):
         t_env.execute_sql(st.sql)
     table = t_env.sql_query("SELECT symbol, strategy, action, reason FROM signals")
     out: dict[tuple[str, str], tuple[str, str]] = {}
@@ -205,6 +205,23 @@ def signals() -> dict[tuple[str, str], tuple[str, str]]:
             assert (symbol, strategy) not in out, f"two rows for {(symbol, strategy)}"
             out[(symbol, strategy)] = (action, reason)
     return out
+
+
+@pytest.fixture(scope="module")
+def signals() -> dict[tuple[str, str], tuple[str, str]]:
+    return run_signals((SQL_DIR / "22_signals.sql").read_text())
+
+
+def test_the_worked_example_of_docs_signals_md_runs() -> None:
+    """The strategy block docs/signals.md tells a user to append runs, and speaks only when warm."""
+    docs = (SQL_DIR.parent / "docs" / "signals.md").read_text()
+    example = docs[docs.index("**1. Append a block"):]
+    block = example[example.index("```sql\n") + len("```sql\n"):example.index("```\n", example.index("```sql"))]
+    sql = (SQL_DIR / "22_signals.sql").read_text().rstrip().removesuffix(";") + "\n\n" + block
+    rows = run_signals(sql)
+    added = {symbol: action for (symbol, strategy), (action, _) in rows.items() if strategy == "stoch_oversold"}
+    assert added and set(added) == {c.name for c in CASES if "stoch_warm" in c.warm}
+    assert set(rows) - {(s, "stoch_oversold") for s in added} == set(EXPECTED)
 
 
 @pytest.mark.parametrize("key", list(EXPECTED), ids=[f"{s}: {c}" for c, s in EXPECTED])
