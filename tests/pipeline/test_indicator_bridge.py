@@ -137,3 +137,23 @@ def test_indicators_match_talib(mode: str, request: pytest.FixtureRequest) -> No
 def test_streaming_equals_batch(streaming: dict[str, Any], batch: dict[str, Any]) -> None:
     for sym in SYMBOLS:
         assert [r[:-1] for r in streaming[sym]] == [r[:-1] for r in batch[sym]]
+
+
+@pytest.mark.parametrize(("periods", "error"), [
+    ({"rsi": 1}, "period must be an int >= 2, got 1"),
+    ({"ema_fast": 0, "sma": 10}, "period must be an int >= 1, got 0"),
+    ({"rsi_period": 9}, "unknown indicator periods ['rsi_period']"),
+])
+def test_a_period_the_indicators_refuse_fails_the_job_build(periods: dict[str, int], error: str) -> None:
+    import json
+
+    from udfs.flink.indicators import PERIODS_KEY, config_of
+
+    t_env = TableEnvironment.create(EnvironmentSettings.in_batch_mode())
+    t_env.get_config().set(PERIODS_KEY, json.dumps(periods))
+    with pytest.raises(ValueError, match="indicator periods") as info:
+        config_of(t_env)
+    assert error in str(info.value)
+    t_env.get_config().set(PERIODS_KEY, json.dumps({"rsi": 9, "sma": 10}))
+    config = config_of(t_env)
+    assert (config.rsi, config.sma, config.ema_fast) == (9, 10, 12)

@@ -239,7 +239,12 @@ PERIODS_KEY = "marketpipe.indicator-periods"
 def config_of(t_env: Any) -> IndicatorConfig:
     """The indicator periods configured for this job (TA-Lib defaults when none)."""
     periods = keyed.json_config(t_env, PERIODS_KEY)
-    return IndicatorConfig.from_mapping(periods) if periods else IndicatorConfig()
+    config = IndicatorConfig.from_mapping(periods) if periods else IndicatorConfig()
+    try:  # a period an indicator refuses fails the job build, not every bar of the stream
+        IndicatorSet(config)
+    except ValueError as exc:
+        raise ValueError(f"indicator periods {periods} (MARKETPIPE_INDICATOR_PERIODS): {exc}") from exc
+    return config
 
 
 #: Symbols per Python bundle in a batch backfill. The UDTF returns a whole series per call, far faster
