@@ -194,6 +194,25 @@ DEAD_LETTER = Row(
     key=("kafka_partition", "kafka_offset"),
 )
 
+#: A clean trade the bar step put in no bar, with the reason (late, market closed, duplicate, ...): the
+#: second output of the bar step (flink_sql/12 ``ticks_unbarred``), dead-lettered there with stage 'bars'.
+UNBARRED = Row(
+    "unbarred",
+    (
+        _required("kafka_partition", INT),
+        _required("kafka_offset", BIGINT),
+        _required("reason", STRING),
+        _required("symbol", STRING),
+        _required("ts_ns", BIGINT),
+        _required("price", DOUBLE),
+        _required("size", BIGINT),
+        Column("exchange", STRING),
+        Column("conditions", STRING),
+        Column("trade_id", STRING),
+    ),
+    key=("kafka_partition", "kafka_offset"),
+)
+
 #: What the bars job read from one raw-topic partition and how it classified it (flink_sql/11):
 #: raw_records = clean + rejected + heartbeats, upserted as the counts grow.
 TICK_COUNTS = Row(
@@ -225,7 +244,7 @@ CLEAN_TICK = Row(
     key=(),
 )
 
-ROWS = (BAR, TIMEFRAME_BAR, INDICATOR_INPUT, INDICATOR, SIGNAL, DEAD_LETTER, TICK_COUNTS, CLEAN_TICK)
+ROWS = (BAR, TIMEFRAME_BAR, INDICATOR_INPUT, INDICATOR, SIGNAL, DEAD_LETTER, UNBARRED, TICK_COUNTS, CLEAN_TICK)
 
 
 # ---- Flink SQL

@@ -313,3 +313,18 @@ def test_java_step_fails_at_build_on_a_column_it_cannot_fill(
     # py4j's Py4JJavaError (untyped), carrying the Java exception and its message
     with pytest.raises(Exception, match=re.escape(f"java.lang.IllegalArgumentException: {message}")):
         bars.build_bars(t_env, ticks)
+
+
+def test_java_step_fails_at_build_when_the_unbarred_row_is_not_what_it_fills(
+    java_step_env: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The trades in no bar are udfs/schema.py's UNBARRED row; the JVM step fills them positionally, so a
+    changed row fails the build, listing both, instead of shifting values into the wrong columns."""
+    from udfs.flink import bars
+
+    t_env, ticks = java_step_env
+    _, unbarred = bars.build_bars(t_env, ticks)
+    assert tuple(unbarred.get_schema().get_field_names()) == bars.REJECT_COLUMNS
+    monkeypatch.setattr(bars, "_REJECT_FIELDS", (*bars._REJECT_FIELDS, ("venue", "STRING")))
+    with pytest.raises(Exception, match=re.escape("java.lang.IllegalArgumentException: the trades in no bar are [")):
+        bars.build_bars(t_env, ticks)

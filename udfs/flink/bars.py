@@ -20,13 +20,15 @@ marketpipe/jobs/pipeline.py from the settings).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +50,7 @@ from udfs.flink.keyed import (
     process_keyed,
     type_infos,
 )
-from udfs.schema import BAR, binding_fields
+from udfs.schema import BAR, UNBARRED, binding_fields
 
 log = logging.getLogger(__name__)
 
@@ -63,29 +65,35 @@ INPUT_COLUMNS = (
 _BAR_FIELDS = binding_fields(BAR)
 BAR_COLUMNS = tuple(name for name, _ in _BAR_FIELDS)
 BAR_TYPES = type_infos(_BAR_FIELDS)
-REJECT_COLUMNS = (
-    "kafka_partition", "kafka_offset", "reason", "symbol", "ts_ns", "price", "size", "exchange",
-    "conditions", "trade_id",
-)
-REJECT_TYPES = [
-    Types.INT(), Types.LONG(), Types.STRING(), Types.STRING(), Types.LONG(), Types.DOUBLE(),
-    Types.LONG(), Types.STRING(), Types.STRING(), Types.STRING(),
-]
-REJECTED = OutputTag("rejected", Types.ROW_NAMED(list(REJECT_COLUMNS), REJECT_TYPES))
+# The trades in no bar (udfs/schema.py UNBARRED), the step's second output.
+_REJECT_FIELDS = binding_fields(UNBARRED)
+REJECT_COLUMNS = tuple(name for name, _ in _REJECT_FIELDS)
+REJECTED = OutputTag("rejected", Types.ROW_NAMED(list(REJECT_COLUMNS), type_infos(_REJECT_FIELDS)))
 #: Reason of a trade the bar step raised on (a bug or bad reference data): dead-lettered, not fatal.
 STEP_ERROR = "bar_step_error"
 
 
+def _bar_getter(column: str) -> Callable[[BarRow], Any]:
+    """How the binding's bar column ``column`` comes from an engine bar: a time ``<x>_ms`` from its
+    ``<x>_ns`` field, the session date as ISO text, any other field as it is. A column the engine's bar
+    does not have fails here, at import (the job build), naming it."""
+    fields = {f.name for f in dataclasses.fields(BarRow)}
+    if column.endswith("_ms") and column.removesuffix("_ms") + "_ns" in fields:
+        nanos = attrgetter(column.removesuffix("_ms") + "_ns")
+        return lambda row: None if (ns := nanos(row)) is None else ns // NS_PER_MS
+    if column not in fields:
+        raise ValueError(f"bar column {column!r} of udfs/schema.py: the engine's BarRow has no value for it")
+    if column == "session_date":
+        return lambda row: row.session_date.isoformat()
+    return attrgetter(column)
+
+
+_BAR_GETTERS = tuple(_bar_getter(column) for column in BAR_COLUMNS)
+
+
 def bar_values(row: BarRow) -> tuple[Any, ...]:
     """A bar as a tuple in :data:`BAR_COLUMNS` order."""
-    return (
-        row.timeframe, row.symbol, row.bar_start_ns // NS_PER_MS, row.bar_end_ns // NS_PER_MS,
-        row.open, row.high, row.low, row.close, row.volume, row.vwap, row.trade_count, row.session,
-        row.session_date.isoformat(),
-        None if row.first_trade_ns is None else row.first_trade_ns // NS_PER_MS,
-        None if row.last_trade_ns is None else row.last_trade_ns // NS_PER_MS,
-        row.pv_sum, row.filled, row.revision,
-    )
+    return tuple(get(row) for get in _BAR_GETTERS)
 
 
 def trade_of(value: Any) -> Trade:
@@ -207,7 +215,7 @@ def _build_java(t_env: StreamTableEnvironment, ticks: Table, config: dict[str, A
         tmp.replace(path)  # atomic: a job reading the file never sees half of it
     # The sessions exported for the JVM, the shipped tables' paths, and the bar row of udfs/schema.py as
     # (name, Flink type) pairs: the JVM step emits these columns, in this order (BarColumn.fromConfig).
-    config = {**java_config(config, path, write=False), "bar_fields": _BAR_FIELDS}
+    config = {**java_config(config, path, write=False), "bar_fields": _BAR_FIELDS, "unbarred_fields": _REJECT_FIELDS}
     j_bars, j_unbarred = get_gateway().jvm.dev.marketpipe.flink.BarStep.build(
         t_env._j_tenv, ticks._j_table, json.dumps(config)  # PyFlink has no public handle
     )
@@ -232,13 +240,14 @@ def calendar_file(config: dict[str, Any]) -> Path:
     return base / f"calendars-{digest}.csv"
 
 
-_SERIES_COLUMNS = ("kind", *BAR_COLUMNS[:1], *BAR_COLUMNS[2:], *REJECT_COLUMNS)
-_SERIES_TYPES = (
-    [DataTypes.STRING(), *data_types(_BAR_FIELDS[:1] + _BAR_FIELDS[2:]),
-     DataTypes.INT(), DataTypes.BIGINT(), DataTypes.STRING(), DataTypes.STRING(),
-     DataTypes.BIGINT(), DataTypes.DOUBLE(), DataTypes.BIGINT(), DataTypes.STRING(),
-     DataTypes.STRING(), DataTypes.STRING()]
-)
+# The rows of BarSeries: a kind, the bar's columns (but the symbol, which is the function's argument),
+# the rejected trade's columns; a row fills one of the two and leaves the other NULL.
+_BAR_NO_SYMBOL = tuple(i for i, name in enumerate(BAR_COLUMNS) if name != "symbol")
+_SERIES_COLUMNS = ("kind", *(BAR_COLUMNS[i] for i in _BAR_NO_SYMBOL), *REJECT_COLUMNS)
+_SERIES_TYPES = [
+    DataTypes.STRING(), *data_types(tuple(_BAR_FIELDS[i] for i in _BAR_NO_SYMBOL)),
+    *data_types(_REJECT_FIELDS),
+]
 
 
 class BarSeries(TableFunction):  # type: ignore[misc]
@@ -268,8 +277,8 @@ class BarSeries(TableFunction):  # type: ignore[misc]
         empty_reject = (None,) * len(REJECT_COLUMNS)
         for bar in out.bars:
             v = bar_values(bar)
-            yield ("bar", v[0], *v[2:], *empty_reject)
-        empty_bar = (None,) * (len(BAR_COLUMNS) - 1)
+            yield ("bar", *(v[i] for i in _BAR_NO_SYMBOL), *empty_reject)
+        empty_bar = (None,) * len(_BAR_NO_SYMBOL)
         for rej in out.rejected:
             i = index[id(rej.trade)]
             t = rej.trade
@@ -285,7 +294,7 @@ def _build_batch(t_env: StreamTableEnvironment, ticks: Table, config: dict[str, 
                 ("part", "kafka_partition"), ("off", "kafka_offset"), ("src", "COALESCE(source, '')")],
         columns=_SERIES_COLUMNS, result_types=_SERIES_TYPES, symbol_arg=True, symbol_as="sym",
     ))
-    bar_cols = ", ".join(["timeframe", "sym AS symbol", *(f"`{c}`" for c in BAR_COLUMNS[2:])])
+    bar_cols = ", ".join("sym AS symbol" if c == "symbol" else f"`{c}`" for c in BAR_COLUMNS)
     rej_cols = ", ".join(f"`{c}`" for c in REJECT_COLUMNS)
     return (t_env.sql_query(f"SELECT {bar_cols} FROM mp_bar_series_rows WHERE kind = 'bar'"),
             t_env.sql_query(f"SELECT {rej_cols} FROM mp_bar_series_rows WHERE kind = 'rejected'"))

@@ -76,18 +76,10 @@ public enum BarColumn {
      * A column this step cannot fill, or whose type is not its values', fails (the job build), naming it.
      */
     public static List<BarColumn> fromConfig(String configJson) {
-        Object fields = Json.object(Json.parse(configJson), "the bar config").get(CONFIG_KEY);
-        if (!(fields instanceof List<?> list) || list.isEmpty()) {
-            throw new IllegalArgumentException("the bar config lacks " + CONFIG_KEY
-                    + ", the bar row's [name, Flink type] pairs (udfs/flink/bars.py adds them from udfs/schema.py)");
-        }
         List<BarColumn> columns = new ArrayList<>();
-        for (Object field : list) {
-            if (!(field instanceof List<?> pair) || pair.size() != 2) {
-                throw new IllegalArgumentException(CONFIG_KEY + ": a field is [name, Flink type], got " + field);
-            }
-            String name = Json.string(pair.get(0), CONFIG_KEY + " name");
-            String type = Json.string(pair.get(1), CONFIG_KEY + " type of " + name);
+        for (String[] field : ConfigFields.read(configJson, CONFIG_KEY)) {
+            String name = field[0];
+            String type = field[1];
             BarColumn column = named(name);
             if (!column.type.equals(type)) {
                 throw new IllegalArgumentException("bar column '" + name + "' is " + type

@@ -3,6 +3,7 @@ package dev.marketpipe.flink;
 import dev.marketpipe.bars.BarColumn;
 import dev.marketpipe.bars.BarEngine;
 import dev.marketpipe.bars.BarRow;
+import dev.marketpipe.bars.ConfigFields;
 import dev.marketpipe.bars.EngineContext;
 import dev.marketpipe.bars.EngineState;
 import dev.marketpipe.bars.Output;
@@ -50,13 +51,15 @@ public final class BarStep {
     static final Map<String, TypeInformation<?>> FLINK_TYPES = Map.of(
             "STRING", Types.STRING, "BIGINT", Types.LONG, "DOUBLE", Types.DOUBLE, "INT", Types.INT,
             "BOOLEAN", Types.BOOLEAN);
-    static final String[] REJECT_COLUMNS = {
-        "kafka_partition", "kafka_offset", "reason", "symbol", "ts_ns", "price", "size", "exchange",
-        "conditions", "trade_id",
+    /** The config key of the trades in no bar: udfs/schema.py's UNBARRED row, [[name, Flink type], ...]. */
+    static final String UNBARRED_KEY = "unbarred_fields";
+    /** The trades in no bar as the step fills them, in this order; the config's UNBARRED row must match. */
+    static final String[][] REJECT_FIELDS = {
+        {"kafka_partition", "INT"}, {"kafka_offset", "BIGINT"}, {"reason", "STRING"}, {"symbol", "STRING"},
+        {"ts_ns", "BIGINT"}, {"price", "DOUBLE"}, {"size", "BIGINT"}, {"exchange", "STRING"},
+        {"conditions", "STRING"}, {"trade_id", "STRING"},
     };
-    static final TypeInformation<Row> REJECT_TYPE = Types.ROW_NAMED(REJECT_COLUMNS,
-            Types.INT, Types.LONG, Types.STRING, Types.STRING, Types.LONG, Types.DOUBLE, Types.LONG,
-            Types.STRING, Types.STRING, Types.STRING);
+    static final TypeInformation<Row> REJECT_TYPE = rowType(REJECT_FIELDS);
     static final OutputTag<Row> REJECTED = new OutputTag<>("rejected", REJECT_TYPE);
     /** Reason of a trade the step raised on (a bug or bad reference data): dead-lettered, not fatal. */
     static final String STEP_ERROR = "bar_step_error";
@@ -77,6 +80,7 @@ public final class BarStep {
         // A bad table, rule or bar column fails the job build, with a clear error.
         Reference.fromJson(configJson);
         BarColumn[] columns = BarColumn.fromConfig(configJson).toArray(new BarColumn[0]);
+        ConfigFields.require(configJson, UNBARRED_KEY, REJECT_FIELDS, "the trades in no bar");
         DataStream<Row> rows = tEnv.toDataStream(ticks);
         SingleOutputStreamOperator<Row> bars = rows
                 .keyBy(new BySymbol())
@@ -202,15 +206,24 @@ public final class BarStep {
                 (String) v.getField(9), (String) v.getField(6));
     }
 
-    /** The bars' row type: the columns' names and types. */
-    static TypeInformation<Row> barType(BarColumn[] columns) {
-        String[] names = new String[columns.length];
-        TypeInformation<?>[] types = new TypeInformation<?>[columns.length];
-        for (int i = 0; i < columns.length; i++) {
-            names[i] = columns[i].column();
-            types[i] = FLINK_TYPES.get(columns[i].type());
+    /** The row type of {@code [name, Flink SQL type]} pairs. */
+    static TypeInformation<Row> rowType(String[][] fields) {
+        String[] names = new String[fields.length];
+        TypeInformation<?>[] types = new TypeInformation<?>[fields.length];
+        for (int i = 0; i < fields.length; i++) {
+            names[i] = fields[i][0];
+            types[i] = FLINK_TYPES.get(fields[i][1]);
         }
         return Types.ROW_NAMED(names, types);
+    }
+
+    /** The bars' row type: the columns' names and types. */
+    static TypeInformation<Row> barType(BarColumn[] columns) {
+        String[][] fields = new String[columns.length][];
+        for (int i = 0; i < columns.length; i++) {
+            fields[i] = new String[] {columns[i].column(), columns[i].type()};
+        }
+        return rowType(fields);
     }
 
     static Row barRow(BarColumn[] columns, BarRow bar) {
