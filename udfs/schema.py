@@ -177,38 +177,21 @@ SIGNAL = Row(
     key=("symbol", "timeframe", "bar_start", "strategy"),
 )
 
+#: Where a record was read: its raw-topic partition and offset (a backfill's file rows have partition -1).
+KAFKA_POSITION = (_required("kafka_partition", INT), _required("kafka_offset", BIGINT))
+
 #: A rejected tick with the reason, keyed by its Kafka position so replays stay idempotent. stage:
 #: 'clean' (the record is not a valid trade, flink_sql/11) or 'bars' (a valid trade in no bar: late,
 #: market closed, duplicate, outlier, ... flink_sql/12). A backfill's file rows have partition -1.
 DEAD_LETTER = Row(
     "dead_letter",
     (
-        _required("kafka_partition", INT),
-        _required("kafka_offset", BIGINT),
+        *KAFKA_POSITION,
         Column("stage", STRING, nullable=False, default="'clean'"),
         _required("reason", STRING),
         Column("symbol", STRING),
         _required("payload", STRING),
         _required("received_at", TIMESTAMP),
-    ),
-    key=("kafka_partition", "kafka_offset"),
-)
-
-#: A clean trade the bar step put in no bar, with the reason (late, market closed, duplicate, ...): the
-#: second output of the bar step (flink_sql/12 ``ticks_unbarred``), dead-lettered there with stage 'bars'.
-UNBARRED = Row(
-    "unbarred",
-    (
-        _required("kafka_partition", INT),
-        _required("kafka_offset", BIGINT),
-        _required("reason", STRING),
-        _required("symbol", STRING),
-        _required("ts_ns", BIGINT),
-        _required("price", DOUBLE),
-        _required("size", BIGINT),
-        Column("exchange", STRING),
-        Column("conditions", STRING),
-        Column("trade_id", STRING),
     ),
     key=("kafka_partition", "kafka_offset"),
 )
@@ -242,6 +225,15 @@ CLEAN_TICK = Row(
         Column("trade_id", STRING),
     ),
     key=(),
+)
+
+#: A clean trade the bar step put in no bar, with the reason (late, market closed, duplicate, ...): the
+#: second output of the bar step (flink_sql/12 ``ticks_unbarred``), dead-lettered there with stage 'bars'.
+UNBARRED = Row(
+    "unbarred",
+    # its position, the reason, and the trade as it came clean (its time as ts_ns only)
+    (*KAFKA_POSITION, _required("reason", STRING), *(c for c in CLEAN_TICK.columns if c.name != "event_time")),
+    key=("kafka_partition", "kafka_offset"),
 )
 
 ROWS = (BAR, TIMEFRAME_BAR, INDICATOR_INPUT, INDICATOR, SIGNAL, DEAD_LETTER, UNBARRED, TICK_COUNTS, CLEAN_TICK)
