@@ -95,10 +95,10 @@ def run_macd(ind: MACD, xs: npt.NDArray[np.float64]) -> list[MACDValue | None]:
 
 def test_macd_first_output_at_33_and_line_exposed_earlier() -> None:
     xs = SERIES["walk1"]
-    m = MACD()
+    m = MACD(12, 26, 9)
     out = run_macd(m, xs[:34])
     assert all(v is None for v in out[:33]) and out[33] is not None
-    m2 = MACD()
+    m2 = MACD(12, 26, 9)
     run_macd(m2, xs[:26])
     assert m2.line is not None and m2.value is None and not m2.is_warm
 
@@ -133,7 +133,7 @@ def test_indicator_set_warm_from_index_33() -> None:
 FACTORIES: dict[str, Callable[[], object]] = {
     "ema": lambda: EMA(12),
     "rsi": lambda: RSI(14),
-    "macd": lambda: MACD(),
+    "macd": lambda: MACD(12, 26, 9),
     "set": IndicatorSet,
 }
 

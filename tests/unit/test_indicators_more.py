@@ -179,7 +179,7 @@ def test_stochastic_matches_talib(name: str, periods: tuple[int, int, int]) -> N
 
 def test_stochastic_zero_range_is_zero_and_first_value_at_17() -> None:
     b = flat(40)
-    ind = Stochastic()
+    ind = Stochastic(14, 3, 3)
     out = [ind.update(*bar) for bar in b.hlc()]
     assert out[:17] == [None] * 17
     assert out[17:] == [StochValue(0.0, 0.0)] * 23
@@ -216,9 +216,9 @@ def test_session_vwap_resets_and_skips_empty_bars() -> None:
 
 FACTORIES: dict[str, Callable[[], Indicator[Any]]] = {
     "sma": lambda: SMA(20),
-    "bollinger": BollingerBands,
-    "atr": ATR,
-    "stochastic": Stochastic,
+    "bollinger": lambda: BollingerBands(20, 2.0, 2.0),
+    "atr": lambda: ATR(14),
+    "stochastic": lambda: Stochastic(14, 3, 3),
     "vwap": SessionVWAP,
 }
 
@@ -315,10 +315,10 @@ def test_bad_parameters_rejected() -> None:
     makers: list[Callable[[], object]] = [
         lambda: SMA(0),
         lambda: SMA(2.5),  # type: ignore[arg-type]
-        lambda: BollingerBands(1),
-        lambda: BollingerBands(20, float("nan")),
+        lambda: BollingerBands(1, 2.0, 2.0),
+        lambda: BollingerBands(20, float("nan"), 2.0),
         lambda: ATR(0),
-        lambda: Stochastic(0),
+        lambda: Stochastic(0, 3, 3),
         lambda: Stochastic(14, 0, 3),
         lambda: Stochastic(14, 3, True),
     ]
@@ -345,7 +345,7 @@ def test_property_stream_equals_talib_and_restore(
 ) -> None:
     h, low, c = bars
     hlc = list(zip(h.tolist(), low.tolist(), c.tolist(), strict=True))
-    atr, stoch, bb = ATR(5), Stochastic(5, 3, 3), BollingerBands(5)
+    atr, stoch, bb = ATR(5), Stochastic(5, 3, 3), BollingerBands(5, 2.0, 2.0)
     a = [atr.update(*x) for x in hlc]
     s = [stoch.update(*x) for x in hlc]
     b = [bb.update(x[2]) for x in hlc]

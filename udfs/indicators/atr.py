@@ -24,9 +24,9 @@ def true_range(high: float, low: float, prev_close: float) -> float:
 
 
 class ATR(Indicator[float]):
-    """ATR(N), default 14, Wilder smoothing seeded like TA-Lib; first value at bar index N."""
+    """ATR(N) (IndicatorConfig: 14), Wilder smoothing seeded like TA-Lib; first value at bar index N."""
 
-    def __init__(self, period: int = 14) -> None:
+    def __init__(self, period: int) -> None:
         self.period = check_period("period", period)
         self.reset()
 

@@ -46,9 +46,9 @@ def population_stddev(window: Sequence[float]) -> float:
 
 
 class BollingerBands(Indicator[BollingerValue]):
-    """Bollinger(N, k_up, k_dn), default 20/2/2, matching ``talib.BBANDS(..., matype=0)``."""
+    """Bollinger(N, k_up, k_dn) (IndicatorConfig: 20/2/2), matching ``talib.BBANDS(..., matype=0)``."""
 
-    def __init__(self, period: int = 20, k_up: float = 2.0, k_dn: float = 2.0) -> None:
+    def __init__(self, period: int, k_up: float, k_dn: float) -> None:
         # TA-Lib refuses BBANDS periods below 2 (a one-value window has no spread).
         self._sma = SMA(check_period("period", period, minimum=2))
         self.k_up = finite(k_up)

@@ -33,12 +33,12 @@ class MACDValue:
 
 
 class MACD(Indicator[MACDValue]):
-    """MACD(fast, slow, signal), default 12/26/9, matching ``talib.MACD`` exactly.
+    """MACD(fast, slow, signal) (IndicatorConfig: 12/26/9), matching ``talib.MACD`` exactly.
 
     As in TA-Lib, ``fast`` and ``slow`` are swapped if given the wrong way round.
     """
 
-    def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
+    def __init__(self, fast: int, slow: int, signal: int) -> None:
         fast = check_period("fast", fast, minimum=2)
         slow = check_period("slow", slow, minimum=2)
         if slow < fast:

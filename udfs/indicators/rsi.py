@@ -17,7 +17,7 @@ from udfs.indicators.base import Indicator, State, check_period, finite
 class RSI(Indicator[float]):
     """RSI(N), Wilder smoothing, seeded like TA-Lib; values in [0, 100]."""
 
-    def __init__(self, period: int = 14) -> None:
+    def __init__(self, period: int) -> None:
         self.period = check_period("period", period, minimum=2)
         self.reset()
 

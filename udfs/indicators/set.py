@@ -29,7 +29,8 @@ STATE_VERSION = 2
 
 @dataclass(frozen=True, slots=True)
 class IndicatorConfig:
-    """Periods of the indicator set (TA-Lib's defaults).
+    """Periods of the indicator set: TA-Lib's defaults, declared here only (the indicator classes take
+    every period explicitly).
 
     The output columns keep their default-period names (``ema_12``, ``rsi_14``, ...) as stable
     identifiers for the tables and the signal SQL; a deployment that changes a period changes what

@@ -30,9 +30,9 @@ class StochValue:
 
 
 class Stochastic(Indicator[StochValue]):
-    """Stochastic(fastk, slowk, slowd), default 14/3/3, matching ``talib.STOCH`` (matype 0)."""
+    """Stochastic(fastk, slowk, slowd) (IndicatorConfig: 14/3/3), matching ``talib.STOCH`` (matype 0)."""
 
-    def __init__(self, fastk: int = 14, slowk: int = 3, slowd: int = 3) -> None:
+    def __init__(self, fastk: int, slowk: int, slowd: int) -> None:
         self.fastk = check_period("fastk", fastk)
         self._slowk = SMA(check_period("slowk", slowk))
         self._slowd = SMA(check_period("slowd", slowd))
