@@ -47,8 +47,7 @@ CREATE TABLE IF NOT EXISTS {{iceberg_catalog}}.bronze.ticks_raw (
 ) WITH ('write.parquet.dict-size-bytes' = '65536');
 
 CREATE TABLE IF NOT EXISTS {{iceberg_catalog}}.silver.ticks_clean (
-    symbol STRING, event_time TIMESTAMP_LTZ(6), ts_ns BIGINT, price DOUBLE, size BIGINT,
-    exchange STRING, conditions STRING, trade_id STRING, kafka_partition INT, kafka_offset BIGINT
+    {{lake_clean_tick_columns_lake_ddl}}
 ) WITH ('write.parquet.dict-size-bytes' = '65536');
 
 CREATE TABLE IF NOT EXISTS {{iceberg_catalog}}.silver.bars (
@@ -69,8 +68,6 @@ INSERT INTO kafka_bars_rollups SELECT {{bar_columns}} FROM bars WHERE timeframe 
 INSERT INTO {{iceberg_catalog}}.bronze.ticks_raw
 SELECT payload, kind, ts_ns, kafka_partition, kafka_offset, kafka_ts FROM ticks_parsed;
 
-INSERT INTO {{iceberg_catalog}}.silver.ticks_clean
-SELECT symbol, event_time, ts_ns, price, size, exchange, conditions, trade_id, kafka_partition, kafka_offset
-FROM ticks_clean;
+INSERT INTO {{iceberg_catalog}}.silver.ticks_clean SELECT {{lake_clean_tick_columns}} FROM ticks_clean;
 
 INSERT INTO {{iceberg_catalog}}.silver.bars SELECT {{bar_columns_ltz}} FROM bars;

@@ -227,6 +227,9 @@ CLEAN_TICK = Row(
     key=(),
 )
 
+#: A clean trade in the lake (silver.ticks_clean): the clean tick and where it was read.
+LAKE_CLEAN_TICK = Row("lake_clean_tick", (*CLEAN_TICK.columns, *KAFKA_POSITION), key=())
+
 #: A clean trade the bar step put in no bar, with the reason (late, market closed, duplicate, ...): the
 #: second output of the bar step (flink_sql/12 ``ticks_unbarred``), dead-lettered there with stage 'bars'.
 UNBARRED = Row(
@@ -236,7 +239,9 @@ UNBARRED = Row(
     key=("kafka_partition", "kafka_offset"),
 )
 
-ROWS = (BAR, TIMEFRAME_BAR, INDICATOR_INPUT, INDICATOR, SIGNAL, DEAD_LETTER, UNBARRED, TICK_COUNTS, CLEAN_TICK)
+ROWS = (BAR, TIMEFRAME_BAR, INDICATOR_INPUT, INDICATOR, SIGNAL, DEAD_LETTER, UNBARRED, TICK_COUNTS, CLEAN_TICK,
+    LAKE_CLEAN_TICK,
+)
 
 
 # ---- Flink SQL

@@ -55,6 +55,7 @@ def _flink(row: Row, timestamp: str = "TIMESTAMP(3)") -> list[tuple[str, str]]:
     ("kafka_bars_rollups", BAR, "TIMESTAMP(3)"),
     ("kafka_signals", SIGNAL, "TIMESTAMP(3)"),
     ("{{iceberg_catalog}}.silver.bars", BAR, "TIMESTAMP_LTZ(6)"),
+    ("{{iceberg_catalog}}.silver.ticks_clean", schema.LAKE_CLEAN_TICK, "TIMESTAMP_LTZ(6)"),
     ("{{iceberg_catalog}}.{{lake_gold}}.indicators_1m", INDICATOR, "TIMESTAMP_LTZ(6)"),
     ("{{iceberg_catalog}}.{{lake_gold}}.signals", SIGNAL, "TIMESTAMP_LTZ(6)"),
 ])
