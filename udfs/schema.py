@@ -157,8 +157,6 @@ INDICATOR = Row(
     ),
     key=("symbol", "bar_start"),
 )
-#: The indicator set's output columns, as the indicator view of flink_sql/21 selects them.
-INDICATOR_OUTPUTS = (*VALUE_FIELDS, *WARM_FIELDS)
 
 #: A strategy's action on one bar (docs/signals.md).
 SIGNAL = Row(

@@ -16,7 +16,7 @@ from marketpipe.stack import pg_schema
 from tests.unit.flink_tables import split_top_level, table_columns
 from udfs import schema
 from udfs.flink.indicators import INPUT_COLUMNS
-from udfs.indicators.set import ROW_FIELDS
+from udfs.indicators.set import ROW_FIELDS, VALUE_FIELDS, WARM_FIELDS
 from udfs.schema import (
     BAR,
     CLEAN_TICK,
@@ -81,7 +81,7 @@ def test_one_insert_writes_every_bar_timeframe_to_postgres() -> None:
 
 
 def test_the_indicator_columns_are_the_indicator_sets_outputs() -> None:
-    assert INDICATOR.names[4:] == ROW_FIELDS == schema.INDICATOR_OUTPUTS
+    assert INDICATOR.names[4:] == ROW_FIELDS == (*VALUE_FIELDS, *WARM_FIELDS)
     view = next(s.sql for s in load_statements(Settings(), "indicators")
                 if s.sql.startswith("CREATE VIEW indicators_1m"))
     from_binding = schema.flink_variables()["indicator_from_binding"]
